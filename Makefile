@@ -1,0 +1,43 @@
+# keel — common tasks. `make test` is what CI runs (.ci/run).
+GO      ?= go
+BIN     ?= bin/proxy
+BENCH   ?= ../shared/bench
+
+.PHONY: build test test-short bench bench-peers fuzz vet demo clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/proxy
+
+demo:
+	$(GO) run ./cmd/proxy demo
+
+vet:
+	$(GO) vet ./...
+
+# Every test: unit tests of every package and the end-to-end tests that
+# build and run the real binary, all under the race detector.
+test: vet
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+# Go benchmarks of the hot path (router, forwarding, access log).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/router/ ./internal/proxy/ ./internal/obs/ ./internal/upstream/ ./internal/server/h1/
+
+# Side-by-side comparison with nginx, HAProxy, Caddy and plain Go proxies
+# (../shared/bench; takes ~10 minutes and needs an otherwise idle machine).
+bench-peers: build
+	$(BENCH)/setup.sh
+	PROXY_BIN=$(abspath $(BIN)) $(BENCH)/run.sh
+
+# A short run of every fuzz target.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./internal/config/
+	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 20s ./internal/router/
+	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 20s ./internal/router/
+	$(GO) test -run '^$$' -fuzz FuzzReadRequest -fuzztime 20s ./internal/server/h1/
+
+clean:
+	rm -rf bin

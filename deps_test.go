@@ -1,0 +1,61 @@
+package keel_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// layer rules of docs/ARCHITECTURE.md: which internal packages each
+// package may import. Imports point down only; the data plane never sees
+// config parsing; data-plane parts do not import each other.
+var allowedImports = map[string][]string{
+	"obs":       {},
+	"config":    {},
+	"router":    {},
+	"upstream":  {"obs"},
+	"snapshot":  {"obs", "router", "upstream"},
+	"proxy":     {"obs", "router", "snapshot", "upstream"},
+	"server/h1": {"obs"},
+	"compile":   {"config", "obs", "proxy", "router", "snapshot", "upstream"},
+	"control":   {"compile", "config", "obs", "proxy", "router", "snapshot", "upstream"},
+	"provider":  {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
+	"admin":     {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
+	"proxytest": {"*"},
+}
+
+const modPrefix = "github.com/keelproxy/keel/internal/"
+
+// TestImportLayers fails when a package imports across the layers, so the
+// architecture is enforced by CI instead of by review.
+func TestImportLayers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./internal/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], modPrefix)
+		allowed, known := allowedImports[pkg]
+		if !known {
+			t.Errorf("package %s has no entry in allowedImports: decide its layer", pkg)
+			continue
+		}
+		if len(allowed) == 1 && allowed[0] == "*" {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if !strings.HasPrefix(imp, modPrefix) {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, modPrefix)
+			ok := false
+			for _, a := range allowed {
+				ok = ok || a == dep
+			}
+			if !ok {
+				t.Errorf("%s imports %s: not allowed by the layer rules", pkg, dep)
+			}
+		}
+	}
+}

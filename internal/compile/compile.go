@@ -1,0 +1,114 @@
+// Package compile turns a validated config.Config into an immutable
+// *snapshot.Snapshot: router tables, policies, pools (through the
+// long-lived upstream.State) and each route's handler. It is pure apart
+// from registering endpoint entries in the State it is given, which the
+// control plane commits or releases; it starts no goroutines.
+package compile
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/keelproxy/keel/internal/config"
+	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/router"
+	"github.com/keelproxy/keel/internal/snapshot"
+	"github.com/keelproxy/keel/internal/upstream"
+)
+
+// Via is the Via header entry the proxy adds (RFC 9110 7.6.3).
+const Via = "1.1 keel"
+
+// Deps are the long-lived things a snapshot is built against.
+type Deps struct {
+	// State holds endpoint runtime state across snapshots. Required.
+	State *upstream.State
+	// Metrics resolves per-route instruments; nil records nothing.
+	Metrics *obs.Metrics
+}
+
+// Empty returns the snapshot served before any config is applied: no
+// routes, so every request is 404 no_route.
+func Empty() *snapshot.Snapshot {
+	table, err := router.Compile[*snapshot.Route](nil)
+	if err != nil {
+		panic(fmt.Sprintf("compile: empty router: %v", err)) // cannot happen: no rules
+	}
+	return &snapshot.Snapshot{Router: table, Pools: map[string]*upstream.Pool{}, BuiltAt: time.Now(),
+		AccessLog: true, Redactor: obs.NewRedactor(nil, false)}
+}
+
+// Snapshot compiles cfg, which must already have passed Validate. The
+// returned error describes what could not be built (a regex the router
+// rejects, a pool the upstream package rejects); nothing live is touched
+// either way.
+func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
+	s := &snapshot.Snapshot{
+		Version:   cfg.Version(),
+		Label:     cfg.Label,
+		BuiltAt:   time.Now(),
+		Pools:     make(map[string]*upstream.Pool, len(cfg.Pools)),
+		AccessLog: cfg.Logging.AccessLog == nil || *cfg.Logging.AccessLog,
+		Redactor:  obs.NewRedactor(cfg.Logging.RedactedHeaders(), cfg.Logging.RedactQuery),
+	}
+	var err error
+	if s.TrustedProxies, err = trustedProxies(cfg.Server.TrustedProxies); err != nil {
+		return nil, err
+	}
+	needsIP := make(map[string]bool)
+	for i := range cfg.Pools {
+		p, ip, err := pool(&cfg.Pools[i], d.State)
+		if err != nil {
+			return nil, fmt.Errorf("pools[%d] (%s): %w", i, cfg.Pools[i].ID, err)
+		}
+		needsIP[p.ID()] = ip
+		s.Pools[p.ID()] = p
+		s.PoolList = append(s.PoolList, p)
+	}
+	policies := make(map[string]*snapshot.Policy, len(cfg.Policies))
+	for i := range cfg.Policies {
+		p := policy(&cfg.Policies[i])
+		policies[p.ID] = p
+	}
+	rules := make([]router.Rule[*snapshot.Route], 0, len(cfg.Routes))
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		r, err := route(rc, s, policies, needsIP[rc.Pool], d.Metrics)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d] (%s): %w", i, rc.ID, err)
+		}
+		s.Routes = append(s.Routes, r)
+		rules = append(rules, router.Rule[*snapshot.Route]{
+			ID: rc.ID, Host: rc.Host, Path: rc.Path, PathPrefix: rc.PathPrefix, PathRegex: rc.PathRegex,
+			Methods: rc.Methods, Headers: rc.Headers, Query: rc.Query, Value: r,
+		})
+	}
+	if s.Router, err = router.Compile(rules); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// trustedProxies parses server.trusted_proxies: CIDRs or single addresses.
+func trustedProxies(in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for i, s := range in {
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}

@@ -1,0 +1,46 @@
+package config
+
+// unsupported lists what this release parses and validates but cannot run
+// yet. Accepting such a config would silently drop the operator's intent
+// (a retry policy that never retries, an mTLS route that admits anyone),
+// so Validate rejects it with "not supported yet: <path>". As a feature
+// lands, delete its line here (and its mention in docs/CONFIG.md).
+func (c *Config) unsupported() Errors {
+	var errs Errors
+	gate := func(set bool, path string) {
+		if set {
+			errs.add(path, "not supported yet: %s", path)
+		}
+	}
+	gate(c.Server.ProxyProtocol, "server.proxy_protocol")
+	for i, r := range c.Routes {
+		gate(r.Middleware != "", field(index("routes", i), "middleware"))
+		gate(r.RequireMTLS, field(index("routes", i), "require_mtls"))
+	}
+	for i, p := range c.Policies {
+		gate(p.Retries != nil, field(index("policies", i), "retries"))
+		gate(p.Hedging != nil, field(index("policies", i), "hedging"))
+		gate(p.RateLimit != nil, field(index("policies", i), "rate_limit"))
+		gate(p.CircuitBreaker != nil, field(index("policies", i), "circuit_breaker"))
+	}
+	for i, p := range c.Pools {
+		gate(p.Health != nil, field(index("pools", i), "health"))
+		gate(p.CircuitBreaker != nil, field(index("pools", i), "circuit_breaker"))
+		gate(p.OutlierDetection != nil, field(index("pools", i), "outlier_detection"))
+		gate(p.TLS != nil, field(index("pools", i), "tls"))
+		for j, ep := range p.Endpoints {
+			scheme, _ := splitScheme(ep.Address)
+			gate(scheme == "https", field(index(field(index("pools", i), "endpoints"), j), "address"))
+		}
+	}
+	gate(len(c.TrafficManagement) > 0, "traffic_management")
+	gate(len(c.Middleware) > 0, "middleware")
+	gate(len(c.Cache) > 0, "cache")
+	gate(len(c.Plugins) > 0, "plugins")
+	gate(c.TLS != nil, "tls")
+	gate(c.Redis != nil, "redis")
+	gate(c.Metrics.RequireToken, "metrics.require_token")
+	gate(c.Tracing != nil, "tracing")
+	gate(c.Rollout != nil, "rollout")
+	return errs
+}

@@ -1,0 +1,166 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/snapshot"
+)
+
+// exchange is the per-request state of one client request: what the access
+// log and metrics report once it finishes, and what the forwarder needs from
+// the handler (the matched route and prefix). It rides on the
+// ResponseWriter (see responseWriter) so that middleware composed between
+// the handler and the forwarder need not thread it through a context, which
+// would cost a Request copy per request. Exchanges are pooled.
+type exchange struct {
+	rw   responseWriter
+	body countingBody
+	rec  obs.AccessRecord
+
+	snap          *snapshot.Snapshot
+	route         *snapshot.Route
+	matchedPrefix string
+	requestID     string
+	// category is set when the proxy generated or caused the response
+	// status (an error of SPEC section 6); "" for upstream responses.
+	category Category
+	// pool is the pool that served the request when it differs from the
+	// route's default (canary, cohort); "" otherwise.
+	pool string
+	// abort is set when the response failed after its status line went
+	// out: the handler then aborts the stream once the request is logged.
+	abort bool
+}
+
+var exchangePool = sync.Pool{New: func() any {
+	x := new(exchange)
+	x.rw.x = x
+	return x
+}}
+
+func getExchange() *exchange { return exchangePool.Get().(*exchange) }
+
+func putExchange(x *exchange) {
+	*x = exchange{}
+	x.rw.x = x
+	exchangePool.Put(x)
+}
+
+// responseWriter wraps the server's ResponseWriter to learn the status and
+// the bytes sent, for the access log and metrics. It passes through the
+// optional interfaces a proxy needs (Flusher, Hijacker) and exposes Unwrap
+// for http.ResponseController.
+type responseWriter struct {
+	w           http.ResponseWriter
+	x           *exchange
+	status      int
+	written     int64
+	wroteHeader bool
+	hijacked    bool
+}
+
+func (rw *responseWriter) Header() http.Header { return rw.w.Header() }
+
+func (rw *responseWriter) WriteHeader(code int) {
+	if rw.wroteHeader {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		// Interim responses (103 Early Hints) pass through; the final
+		// status is still to come.
+		rw.w.WriteHeader(code)
+		return
+	}
+	rw.status = code
+	rw.wroteHeader = true
+	rw.w.WriteHeader(code)
+}
+
+func (rw *responseWriter) Write(p []byte) (int, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	n, err := rw.w.Write(p)
+	rw.written += int64(n)
+	return n, err
+}
+
+// Flush sends buffered response bytes to the client now.
+func (rw *responseWriter) Flush() {
+	if f, ok := rw.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// FlushError is Flush reporting failure, for http.ResponseController.
+func (rw *responseWriter) FlushError() error {
+	if f, ok := rw.w.(interface{ FlushError() error }); ok {
+		return f.FlushError()
+	}
+	if f, ok := rw.w.(http.Flusher); ok {
+		f.Flush()
+		return nil
+	}
+	return http.ErrNotSupported
+}
+
+// Hijack takes over the client connection, for upgraded protocols.
+func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := rw.w.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	c, brw, err := h.Hijack()
+	if err == nil {
+		rw.hijacked = true
+	}
+	return c, brw, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.w }
+
+// exchangeOf finds the exchange of a request from the ResponseWriter that
+// reaches the forwarder, looking through wrappers that implement Unwrap.
+func exchangeOf(w http.ResponseWriter) *exchange {
+	for {
+		switch t := w.(type) {
+		case *responseWriter:
+			return t.x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+// countingBody counts request body bytes read and enforces the route's
+// body_size_limit on bodies of any framing, chunked included.
+type countingBody struct {
+	rc    io.ReadCloser
+	n     int64
+	limit int64 // 0 = none
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	if b.limit > 0 && b.n > b.limit {
+		return 0, errBodyTooLarge
+	}
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	if b.limit > 0 && b.n > b.limit {
+		return n, errBodyTooLarge
+	}
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }
+
+var _ http.Flusher = (*responseWriter)(nil)
+var _ http.Hijacker = (*responseWriter)(nil)

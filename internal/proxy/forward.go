@@ -1,0 +1,285 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keelproxy/keel/internal/router"
+	"github.com/keelproxy/keel/internal/upstream"
+)
+
+// Forwarder sends a matched request to an endpoint of its pool and streams
+// the response back (SPEC section 5). One Forwarder is built per route at
+// snapshot compile time; it is immutable and safe for concurrent use.
+type Forwarder struct {
+	// Pool is where requests go. Required.
+	Pool *upstream.Pool
+	// RewritePrefix replaces the matched path_prefix when HasRewrite.
+	RewritePrefix string
+	HasRewrite    bool
+	// TrustedProxies are the peers whose X-Forwarded-* headers are kept and
+	// appended to. Empty trusts no one.
+	TrustedProxies []netip.Prefix
+	// Via is this proxy's Via entry, e.g. "1.1 keel". Empty sends none.
+	Via string
+	// NeedClientIP is set when the pool hashes on the client address; the
+	// address string is only computed then.
+	NeedClientIP bool
+}
+
+// copyBufPool holds the buffers bodies are streamed through, so a response
+// costs no buffer allocation and memory stays bounded by the number of
+// requests in flight, whatever the body sizes.
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// ServeHTTP forwards r. Errors before the response started become proxy
+// error responses; failures after that abort the stream.
+func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := exchangeOf(w)
+	if x == nil {
+		// Used outside the Handler (tests, tools): keep a private exchange
+		// so the code below need not check.
+		x = getExchange()
+		defer putExchange(x)
+		x.rw.w = w
+		w = &x.rw
+	}
+	peer := peerAddr(r.RemoteAddr)
+	trusted := isTrusted(peer, f.TrustedProxies)
+
+	var cip string
+	if f.NeedClientIP {
+		cip = clientIP(peer, trusted, r.Header["X-Forwarded-For"], f.TrustedProxies).String()
+	}
+	ep := f.Pool.Pick(r, cip, nil)
+	if ep == nil {
+		x.fail(w, ErrNoHealthy)
+		return
+	}
+	x.rec.Endpoint = ep.Address()
+
+	upgrade := upgradeType(r.Header)
+	out := f.outgoing(r, ep, x.matchedPrefix, upgrade, peer, trusted)
+
+	ep.Acquire()
+	defer ep.Release()
+	t0 := time.Now()
+	resp, err := ep.Transport().RoundTrip(out)
+	d := time.Since(t0)
+	x.rec.UpstreamDuration = d
+	ep.Metrics().Observe(d)
+	if err != nil {
+		c := classify(r.Context(), err)
+		if c == ErrClientClosed {
+			x.category = c
+			return
+		}
+		x.fail(w, c)
+		return
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		f.serveUpgrade(w, r, x, resp, upgrade)
+		return
+	}
+	f.copyResponse(w, r, x, resp)
+}
+
+// outgoing builds the upstream request. The client's request is never
+// modified: the outgoing one has its own URL and header map (STYLE: keep
+// inbound and outbound requests apart).
+func (f *Forwarder) outgoing(r *http.Request, ep *upstream.Endpoint, matchedPrefix, upgrade string, peer netip.Addr, trusted bool) *http.Request {
+	u := &url.URL{Scheme: ep.Scheme(), Host: ep.Address(), RawQuery: r.URL.RawQuery}
+	if f.HasRewrite && matchedPrefix != "" {
+		u.Path = rewritePath(router.Normalize(r.URL.EscapedPath()), matchedPrefix, f.RewritePrefix)
+		// The rewritten path is already in escaped form.
+		if p, err := url.PathUnescape(u.Path); err == nil {
+			u.RawPath, u.Path = u.Path, p
+		}
+	} else {
+		u.Path, u.RawPath = r.URL.Path, r.URL.RawPath
+	}
+	out := &http.Request{
+		Method:     r.Method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     copyRequestHeader(r.Header, upgrade),
+		Host:       r.Host,
+		Trailer:    r.Trailer,
+	}
+	out = out.WithContext(r.Context())
+	// A body-less request must go out with a nil Body: a non-nil Body with
+	// ContentLength 0 makes the Transport probe it and may send chunked.
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		out.Body = r.Body
+		out.ContentLength = r.ContentLength
+	}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	setForwarded(out.Header, peer, trusted, proto, r.Host, f.Via)
+	return out
+}
+
+// rewritePath replaces prefix at the start of path with repl, keeping
+// exactly one slash at the seam.
+func rewritePath(path, prefix, repl string) string {
+	rest := strings.TrimPrefix(path, prefix)
+	switch {
+	case rest == "":
+		return repl
+	case strings.HasSuffix(repl, "/") && strings.HasPrefix(rest, "/"):
+		return repl + rest[1:]
+	case !strings.HasSuffix(repl, "/") && !strings.HasPrefix(rest, "/"):
+		return repl + "/" + rest
+	}
+	return repl + rest
+}
+
+// copyResponse streams resp to the client: headers (hop-by-hop removed),
+// status, body, trailers.
+func (f *Forwarder) copyResponse(w http.ResponseWriter, r *http.Request, x *exchange, resp *http.Response) {
+	defer resp.Body.Close()
+	removeHopByHop(resp.Header)
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		h["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	// Stream as bytes arrive for responses of unknown length and event
+	// streams (SPEC section 5); others go through the server's buffer.
+	flush := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := copyBody(w, resp.Body, flush); err != nil {
+		if errors.Is(err, errClientWrite) || r.Context().Err() != nil {
+			x.category = ErrClientClosed
+			return
+		}
+		// The status line is gone; the only honest signal left is to abort
+		// the stream (HTTP/1: close, HTTP/2: RST_STREAM).
+		x.category = ErrUpstreamReset
+		x.abort = true
+		return
+	}
+	for k, vv := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vv
+	}
+}
+
+// errClientWrite marks a failure writing to the client, as opposed to
+// reading from the upstream.
+var errClientWrite = errors.New("client write failed")
+
+// copyBody copies src to w through a pooled buffer, flushing after each
+// write when flush is set.
+func copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	var fl http.Flusher
+	if flush {
+		fl, _ = w.(http.Flusher)
+	}
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return errClientWrite
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// serveUpgrade completes a protocol switch (WebSocket and others): it
+// answers 101 to the client over the hijacked connection and then copies
+// bytes both ways until either side closes.
+func (f *Forwarder) serveUpgrade(w http.ResponseWriter, r *http.Request, x *exchange, resp *http.Response, upgrade string) {
+	backend, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok || upgrade == "" || !strings.EqualFold(resp.Header.Get("Upgrade"), upgrade) {
+		resp.Body.Close()
+		x.fail(w, ErrUpstreamReset)
+		return
+	}
+	defer backend.Close()
+	removeHopByHop(resp.Header)
+	resp.Header["Connection"] = []string{"Upgrade"}
+	resp.Header["Upgrade"] = []string{upgrade}
+
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		x.fail(w, ErrBadRequest)
+		return
+	}
+	defer conn.Close()
+	x.rw.status = http.StatusSwitchingProtocols
+	x.rw.wroteHeader = true
+	res := &http.Response{StatusCode: http.StatusSwitchingProtocols, ProtoMajor: 1, ProtoMinor: 1, Header: resp.Header}
+	if err := res.Write(brw); err != nil {
+		return
+	}
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	// Client bytes the server had already buffered belong to the new
+	// protocol: they go first.
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		if _, err := backend.Write(b); err != nil {
+			return
+		}
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- copyRaw(backend, conn) }()
+	go func() { errc <- copyRaw(conn, backend) }()
+	// Either direction ending ends the tunnel: closing both sides unblocks
+	// the other copier, which we then wait for so no goroutine outlives the
+	// request.
+	pending := 2
+	select {
+	case <-errc:
+		pending--
+	case <-r.Context().Done():
+	}
+	conn.Close()
+	backend.Close()
+	for ; pending > 0; pending-- {
+		<-errc
+	}
+}
+
+// copyRaw copies an upgraded stream through a pooled buffer.
+func copyRaw(dst io.Writer, src io.Reader) error {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	_, err := io.CopyBuffer(dst, src, *bp)
+	return err
+}
+
+var _ http.Handler = (*Forwarder)(nil)

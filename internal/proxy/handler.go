@@ -1,0 +1,195 @@
+// Package proxy is the hot path: the Handler that every client request
+// enters (load the snapshot, match, police, hand to the route) and the
+// Forwarder that sends it upstream and streams the answer back.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/router"
+	"github.com/keelproxy/keel/internal/snapshot"
+)
+
+// Handler is the data plane's http.Handler. For each request it loads the
+// current snapshot once, matches a route, applies the route policy's
+// request checks, runs the route's compiled handler and, when the request
+// is done, emits exactly one access-log record and one set of metrics.
+//
+// Build it with NewHandler; it is safe for concurrent use.
+type Handler struct {
+	snapshots *snapshot.Holder
+	accessLog *obs.AccessLog // nil: no access log
+	metrics   *obs.Metrics   // nil: no metrics
+	logger    *slog.Logger
+
+	// idPrefix and idSeq make request ids unique without a random read
+	// per request: a per-process random prefix and a counter.
+	idPrefix string
+	idSeq    atomic.Uint64
+}
+
+// NewHandler returns a Handler serving the snapshots published in h.
+// accessLog and metrics may be nil. logger may be nil (discard).
+func NewHandler(h *snapshot.Holder, accessLog *obs.AccessLog, metrics *obs.Metrics, logger *slog.Logger) *Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	return &Handler{snapshots: h, accessLog: accessLog, metrics: metrics, logger: logger,
+		idPrefix: hex.EncodeToString(b[:])}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	x := getExchange()
+	defer putExchange(x)
+	x.snap = h.snapshots.Load()
+	x.rw.w = w
+	x.requestID = h.requestID(r)
+
+	if r.Body != nil && r.Body != http.NoBody {
+		x.body.rc = r.Body
+		r.Body = &x.body
+	}
+	h.serve(&x.rw, r, x)
+	h.finish(r, x, start)
+	if x.abort {
+		// Deferred putExchange still runs; the server closes the HTTP/1
+		// connection or resets the HTTP/2 stream without logging.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// serve matches and runs the route. Split from ServeHTTP so every early
+// return still reaches finish.
+func (h *Handler) serve(w *responseWriter, r *http.Request, x *exchange) {
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	res := x.snap.Router.Match(r.Host, r.Method, path, r.URL.RawQuery, r.Header)
+	switch res.Status {
+	case router.NotFound:
+		x.fail(w, ErrNoRoute)
+		return
+	case router.MethodNotAllowed:
+		w.Header()["Allow"] = []string{res.Allow}
+		x.fail(w, ErrMethodNotAllowed)
+		return
+	}
+	route := res.Rule.Value
+	x.route = route
+	x.matchedPrefix = res.MatchedPrefix
+
+	if p := route.Policy; p != nil {
+		if p.RequireTLS && r.TLS == nil {
+			x.fail(w, ErrTLSRequired)
+			return
+		}
+		if p.BodySizeLimit > 0 {
+			if r.ContentLength > p.BodySizeLimit {
+				x.fail(w, ErrRequestTooLarge)
+				return
+			}
+			x.body.limit = p.BodySizeLimit
+		}
+		if p.Timeout > 0 {
+			ctx, cancel := context.WithTimeoutCause(r.Context(), p.Timeout, errTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+	}
+	route.Handler.ServeHTTP(w, r)
+}
+
+// fail answers with a proxy-generated error.
+func (x *exchange) fail(w http.ResponseWriter, c Category) {
+	x.category = c
+	writeError(w, c, x.requestID)
+}
+
+// finish emits the request's access-log record and metrics, once.
+func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
+	d := time.Since(start)
+	status := x.rw.status
+	if status == 0 {
+		status = http.StatusOK
+		if x.rw.hijacked {
+			status = http.StatusSwitchingProtocols
+		}
+	}
+	if x.category == ErrClientClosed {
+		status = StatusClientClosed
+	}
+	routeID, poolID := "", ""
+	if x.route != nil {
+		routeID, poolID = x.route.ID, x.route.PoolID
+		if x.pool != "" {
+			poolID = x.pool
+		}
+		x.route.Metrics.Observe(x.pool, status, d, x.body.n, x.rw.written)
+	}
+	if x.category != "" {
+		h.metrics.ProxyError(string(x.category))
+	}
+	if !x.snap.AccessLog || h.accessLog == nil {
+		return
+	}
+	rec := &x.rec
+	rec.Time = start
+	rec.RequestID = x.requestID
+	rec.Method = r.Method
+	rec.Path = x.snap.Redactor.Path(r.RequestURI)
+	rec.Host = r.Host
+	rec.Route = routeID
+	rec.Pool = poolID
+	rec.Status = status
+	rec.Duration = d
+	rec.BytesIn = x.body.n
+	rec.BytesOut = x.rw.written
+	rec.ClientIP = clientIP(peerAddr(r.RemoteAddr), isTrusted(peerAddr(r.RemoteAddr), x.snap.TrustedProxies),
+		r.Header["X-Forwarded-For"], x.snap.TrustedProxies).String()
+	rec.Error = string(x.category)
+	h.accessLog.Log(rec)
+}
+
+// requestID keeps a well-formed incoming X-Request-Id (1-128 chars of
+// [A-Za-z0-9._:-]) and otherwise makes a new one.
+func (h *Handler) requestID(r *http.Request) string {
+	if v := r.Header["X-Request-Id"]; len(v) == 1 && validRequestID(v[0]) {
+		return v[0]
+	}
+	var buf [40]byte
+	b := append(buf[:0], h.idPrefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, h.idSeq.Add(1), 36)
+	return string(b)
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+var _ http.Handler = (*Handler)(nil)

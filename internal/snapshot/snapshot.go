@@ -1,0 +1,107 @@
+// Package snapshot is the contract between the control plane and the data
+// plane: an immutable, compiled view of one config version, and the Holder
+// that publishes it with one atomic pointer.
+//
+// Every request loads the current Snapshot once, at its start, and makes all
+// its decisions against it; an apply builds a whole new Snapshot off the hot
+// path and swaps the pointer. Nothing reachable from a Snapshot is mutated
+// after it is published, except runtime state owned by long-lived registries
+// (upstream.State) that snapshots merely reference.
+package snapshot
+
+import (
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/router"
+	"github.com/keelproxy/keel/internal/upstream"
+)
+
+// Snapshot is one compiled config version. It is immutable once published;
+// all fields may be read concurrently without locks.
+type Snapshot struct {
+	// Version is the content hash of the config it was built from; "" for
+	// the empty snapshot the proxy starts with when it has no config.
+	Version string
+	// Label is the config's free-form "version" label, if any.
+	Label string
+	// BuiltAt is when the snapshot was compiled.
+	BuiltAt time.Time
+
+	// Router matches requests to routes. Never nil: the empty snapshot has
+	// an empty table, which answers every request with 404 no_route.
+	Router *router.Table[*Route]
+	// Routes lists the routes in config order.
+	Routes []*Route
+	// Pools maps pool id to the pool view of this snapshot.
+	Pools map[string]*upstream.Pool
+	// PoolList lists the pools in config order.
+	PoolList []*upstream.Pool
+
+	// TrustedProxies are the peers whose X-Forwarded-For is believed and
+	// appended to; from any other peer it is replaced. Empty trusts no one.
+	TrustedProxies []netip.Prefix
+	// AccessLog reports whether access-log lines are written.
+	AccessLog bool
+	// Redactor decides what never reaches a log line. Nil redacts only the
+	// always-secret headers.
+	Redactor *obs.Redactor
+}
+
+// Route is one compiled route. Immutable once published.
+type Route struct {
+	// ID is the route's config id; it labels metrics and log lines.
+	ID string
+	// PoolID is the id of the route's default pool.
+	PoolID string
+	// Pool is the route's default pool in this snapshot.
+	Pool *upstream.Pool
+	// Policy is the route's policy; nil means none (no timeout beyond the
+	// server's, no body limit, plaintext allowed).
+	Policy *Policy
+	// PolicyID and MiddlewareID name the config objects the route uses, for
+	// explain and status output; "" when none.
+	PolicyID, MiddlewareID string
+	// RewritePrefix, when HasRewrite, replaces the matched path_prefix in the
+	// path sent upstream.
+	RewritePrefix string
+	HasRewrite    bool
+	// Metrics are the route's instruments with resolved labels. Nil records
+	// nothing.
+	Metrics *obs.RouteMetrics
+	// Handler serves a request once it matched this route: the middleware
+	// chain around the forwarder, composed at compile time. Never nil in a
+	// published snapshot.
+	Handler http.Handler
+}
+
+// Policy is the compiled form of a config policy: the per-route limits that
+// exist so far.
+type Policy struct {
+	ID string
+	// Timeout bounds the whole request, all attempts included; 0 means no
+	// limit beyond the server's own timeouts.
+	Timeout time.Duration
+	// BodySizeLimit caps the request body in bytes (chunked bodies too);
+	// 0 means unlimited.
+	BodySizeLimit int64
+	// RequireTLS rejects plaintext requests with 403 tls_required.
+	RequireTLS bool
+}
+
+// Holder publishes the current Snapshot. The zero value holds nil; callers
+// should Store an initial snapshot before serving. Load is wait-free and
+// safe from any goroutine; Swap is serialised by the control plane (only
+// the apply pipeline calls it).
+type Holder struct {
+	p atomic.Pointer[Snapshot]
+}
+
+// Load returns the current snapshot.
+func (h *Holder) Load() *Snapshot { return h.p.Load() }
+
+// Swap publishes next and returns the snapshot it replaced (nil at first).
+func (h *Holder) Swap(next *Snapshot) *Snapshot { return h.p.Swap(next) }

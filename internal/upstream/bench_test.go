@@ -1,0 +1,93 @@
+package upstream
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// BenchmarkPick measures one pick per balancer over 10 endpoints, from
+// parallel goroutines (the counters are shared); none may allocate.
+func BenchmarkPick(b *testing.B) {
+	weights := []int{1, 2, 3, 4, 5, 1, 2, 3, 4, 5}
+	r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
+	r.Header.Set("X-User", "user-12345")
+	r.Header.Set("Cookie", "theme=dark; sid=abcdef0123456789")
+	tests := []struct {
+		name    string
+		cfg     PoolConfig
+		exclude bool // pass an endpoint to avoid, as a retry does
+	}{
+		{name: "round_robin", cfg: PoolConfig{Balancer: RoundRobin}},
+		{name: "weighted_round_robin", cfg: PoolConfig{Balancer: WeightedRoundRobin}},
+		{name: "least_request", cfg: PoolConfig{Balancer: LeastRequest}},
+		{name: "random", cfg: PoolConfig{Balancer: Random}},
+		{name: "consistent_hash_header", cfg: PoolConfig{Balancer: ConsistentHash, HashKey: HashKey{Kind: HashHeader, Name: "X-User"}}},
+		{name: "consistent_hash_cookie", cfg: PoolConfig{Balancer: ConsistentHash, HashKey: HashKey{Kind: HashCookie, Name: "sid"}}},
+		{name: "consistent_hash_client_ip", cfg: PoolConfig{Balancer: ConsistentHash, HashKey: HashKey{Kind: HashClientIP}}},
+		{name: "round_robin_exclude", cfg: PoolConfig{Balancer: RoundRobin}, exclude: true},
+		{name: "weighted_round_robin_exclude", cfg: PoolConfig{Balancer: WeightedRoundRobin}, exclude: true},
+		{name: "least_request_exclude", cfg: PoolConfig{Balancer: LeastRequest}, exclude: true},
+		{name: "consistent_hash_header_exclude", cfg: PoolConfig{Balancer: ConsistentHash, HashKey: HashKey{Kind: HashHeader, Name: "X-User"}}, exclude: true},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			s := NewState(nil)
+			defer s.Close()
+			cfg := tt.cfg
+			cfg.ID, cfg.Endpoints = "bench", weighted(weights...)
+			p, err := s.Build(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var exclude *Endpoint
+			if tt.exclude {
+				exclude = p.Endpoints()[3]
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if p.Pick(r, "192.0.2.7", exclude) == nil {
+						b.Fatal("Pick = nil")
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkRoundTrip measures a GET through an endpoint's transport to a
+// local test server, body read and closed, over a kept-alive connection.
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, proto := range []Protocol{HTTP1, H2C} {
+		b.Run(proto.String(), func(b *testing.B) {
+			h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, "hello, world")
+			})
+			var ts *httptest.Server
+			if proto == H2C {
+				ts = h2cServer(b, h)
+			} else {
+				ts = httptest.NewServer(h)
+				b.Cleanup(ts.Close)
+			}
+			s := NewState(nil)
+			b.Cleanup(s.Close)
+			e := endpointFor(b, s, ts.Listener.Addr().String(), proto, TransportConfig{})
+			rt := e.Transport()
+			req, _ := http.NewRequest(http.MethodGet, "http://"+e.Address()+"/", nil)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				resp, err := rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}

@@ -1,0 +1,17 @@
+// Package upstream holds the proxy's view of its backends: pools of
+// endpoints, the load balancers that pick among them, one HTTP transport per
+// endpoint, and State, the long-lived registry that keeps that runtime state
+// across config snapshots.
+//
+// The split follows SPEC section 1. A Pool is an immutable view compiled for
+// one snapshot (its endpoints, weights and balancer); an Endpoint is a
+// long-lived runtime entry (transport with its idle connections, in-flight
+// counter, metrics handle) keyed by pool id, address, protocol and transport
+// settings. State.Build hands out Pools that reuse the Endpoints whose key
+// survived, so connection pools and counters outlive a config apply;
+// State.Commit, called after the swap, drains and forgets what the active
+// snapshot no longer references.
+//
+// The package knows nothing of the config file format: the compile package
+// fills PoolConfig from the parsed config.
+package upstream

@@ -1,0 +1,230 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/keelproxy/keel/internal/obs"
+)
+
+// ErrClosed is returned by Build after Close.
+var ErrClosed = errors.New("upstream state closed")
+
+// State is the registry of per-pool and per-endpoint runtime state that
+// survives snapshot swaps (SPEC section 1). main creates one with NewState
+// and owns it; the control plane calls Build for every pool of a new
+// snapshot, swaps, then calls Commit with the pools now active; Close
+// releases everything at shutdown. Dry runs use a throwaway State.
+//
+// Build, Commit and Close are safe for concurrent use, but the apply
+// pipeline must serialise Build-swap-Commit: a Commit issued between
+// another apply's Build and its swap releases the endpoints that build
+// added. State starts no goroutines; connections are opened by the
+// transports on demand.
+type State struct {
+	metrics *obs.Metrics
+	// src feeds the random balancers; tests replace it for determinism.
+	src randSource
+
+	// mu guards the fields below; held only by control-plane calls, never
+	// on the request path.
+	mu      sync.Mutex
+	entries map[endpointKey]*Endpoint
+	// active is the set of pool ids of the last Commit, whose metric
+	// series exist.
+	active map[string]struct{}
+	closed bool
+}
+
+// NewState returns an empty registry. m may be nil (no metrics).
+func NewState(m *obs.Metrics) *State {
+	return &State{
+		metrics: m,
+		src:     runtimeRand{},
+		entries: make(map[endpointKey]*Endpoint),
+		active:  make(map[string]struct{}),
+	}
+}
+
+// Build validates cfg and returns an immutable Pool for a new snapshot. For
+// each endpoint it reuses the runtime Endpoint already known under the same
+// key (pool id, address, protocol and transport settings, defaults
+// applied), with its idle connections, in-flight counter and metrics
+// handle, or creates a new one. It never disturbs live traffic and never
+// removes anything: a build that is then rejected changes nothing
+// observable (new entries open no connections and create no metric series
+// until used), and the next Commit reclaims its new entries.
+func (s *State) Build(cfg PoolConfig) (*Pool, error) {
+	spec, err := validate(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pool %q: %w", cfg.ID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	endpoints := make([]*Endpoint, len(spec.addrs))
+	for i, addr := range spec.addrs {
+		k := endpointKey{pool: spec.cfg.ID, address: addr, protocol: spec.cfg.Protocol, transport: spec.transport}
+		e := s.entries[k]
+		if e == nil {
+			e = newEndpoint(k, s.metrics)
+			s.entries[k] = e
+		}
+		endpoints[i] = e
+	}
+	return newPool(spec.cfg, endpoints, spec.weights, s.src), nil
+}
+
+// poolSpec is a validated PoolConfig with defaults applied.
+type poolSpec struct {
+	cfg       PoolConfig      // Balancer and Protocol set; HashKey only for ConsistentHash
+	addrs     []string        // normalised, distinct
+	weights   []int           // at least 1
+	transport TransportConfig // defaults applied
+}
+
+// validate checks cfg and returns it with defaults applied.
+func validate(cfg PoolConfig) (poolSpec, error) {
+	if cfg.ID == "" {
+		return poolSpec{}, errors.New("empty id")
+	}
+	if len(cfg.Endpoints) == 0 {
+		return poolSpec{}, errors.New("no endpoints")
+	}
+	if cfg.Balancer == 0 {
+		cfg.Balancer = RoundRobin
+	}
+	if cfg.Balancer < RoundRobin || cfg.Balancer > ConsistentHash {
+		return poolSpec{}, fmt.Errorf("invalid balancer %v", cfg.Balancer)
+	}
+	if cfg.Protocol == 0 {
+		cfg.Protocol = HTTP1
+	}
+	switch cfg.Protocol {
+	case HTTP1, H2C:
+	case HTTP2:
+		return poolSpec{}, fmt.Errorf("protocol http2 needs %w", ErrTLSUnsupported)
+	default:
+		return poolSpec{}, fmt.Errorf("invalid protocol %v", cfg.Protocol)
+	}
+	if cfg.Balancer != ConsistentHash {
+		cfg.HashKey = HashKey{}
+	} else if err := validHashKey(cfg.HashKey); err != nil {
+		return poolSpec{}, err
+	}
+	if cfg.HashKey.Kind == HashHeader {
+		// Pick indexes r.Header directly, which needs the canonical form.
+		cfg.HashKey.Name = http.CanonicalHeaderKey(cfg.HashKey.Name)
+	}
+	tc, err := cfg.Transport.withDefaults()
+	if err != nil {
+		return poolSpec{}, err
+	}
+	addrs, weights, err := validEndpoints(cfg.Endpoints)
+	if err != nil {
+		return poolSpec{}, err
+	}
+	return poolSpec{cfg: cfg, addrs: addrs, weights: weights, transport: tc}, nil
+}
+
+func validHashKey(k HashKey) error {
+	switch k.Kind {
+	case HashClientIP:
+		return nil
+	case HashHeader, HashCookie:
+		if isToken(k.Name) {
+			return nil
+		}
+		return fmt.Errorf("hash key %v: invalid name", k)
+	case 0:
+		return errors.New("consistent_hash needs a hash key")
+	}
+	return fmt.Errorf("invalid hash key kind %d", k.Kind)
+}
+
+// validEndpoints normalises the addresses and weights. Two entries for the
+// same address would share one Endpoint and skew every balancer, so they
+// are rejected.
+func validEndpoints(eps []EndpointConfig) ([]string, []int, error) {
+	addrs := make([]string, len(eps))
+	weights := make([]int, len(eps))
+	seen := make(map[string]int, len(eps))
+	for i, ep := range eps {
+		addr, err := normalizeAddress(ep.Address)
+		if err != nil {
+			return nil, nil, fmt.Errorf("endpoints[%d]: %w", i, err)
+		}
+		if j, dup := seen[addr]; dup {
+			return nil, nil, fmt.Errorf("endpoints[%d]: address %s repeats endpoints[%d]", i, addr, j)
+		}
+		seen[addr] = i
+		if ep.Weight < 0 {
+			return nil, nil, fmt.Errorf("endpoints[%d]: negative weight %d", i, ep.Weight)
+		}
+		addrs[i], weights[i] = addr, max(ep.Weight, 1)
+	}
+	return addrs, weights, nil
+}
+
+// Commit is called after a snapshot swap with the pools of the now-active
+// snapshot, and after a rejected build with the still-active ones. Every
+// endpoint entry they do not reference is released: its transport closes
+// idle connections now and in-use ones as their requests finish, so
+// requests in flight on the old snapshot complete. Metric series of pools
+// that are no longer active are dropped (obs.ForgetPool) and the endpoint
+// counts of the active ones published. Released entries are forgotten: a
+// Pool whose entries were released must not be activated again; build a
+// new one. Commit after Close does nothing.
+func (s *State) Commit(active []*Pool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	keep := make(map[*Endpoint]struct{})
+	ids := make(map[string]int, len(active))
+	for _, p := range active {
+		if p == nil {
+			continue
+		}
+		ids[p.id] = len(p.endpoints)
+		for _, e := range p.endpoints {
+			keep[e] = struct{}{}
+		}
+	}
+	for k, e := range s.entries {
+		if _, ok := keep[e]; !ok {
+			e.release()
+			delete(s.entries, k)
+		}
+	}
+	for id := range s.active {
+		if _, ok := ids[id]; !ok {
+			s.metrics.ForgetPool(id)
+			delete(s.active, id)
+		}
+	}
+	for id, n := range ids {
+		s.active[id] = struct{}{}
+		// Health checking is not wired in yet, so every endpoint counts as
+		// healthy.
+		s.metrics.SetPoolEndpoints(id, n, n)
+	}
+}
+
+// Close releases every endpoint entry (shutdown): idle connections close at
+// once, in-use ones as their requests finish. Later Builds fail with
+// ErrClosed. Idempotent.
+func (s *State) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for k, e := range s.entries {
+		e.release()
+		delete(s.entries, k)
+	}
+}
