@@ -5,13 +5,20 @@ type StageType string
 
 // Middleware stage types.
 const (
-	StageRequestID       StageType = "request_id"
-	StageAuth            StageType = "auth"
-	StageRateLimit       StageType = "rate_limit"
+	// StageRequestID keeps a valid incoming X-Request-Id or generates one.
+	StageRequestID StageType = "request_id"
+	// StageAuth validates JWT bearer tokens (StageConfig.JWT).
+	StageAuth StageType = "auth"
+	// StageRateLimit applies the rate_limit of the policy in PolicyRef.
+	StageRateLimit StageType = "rate_limit"
+	// StageHeaderTransform adds and removes request/response headers.
 	StageHeaderTransform StageType = "header_transform"
-	StagePlugin          StageType = "plugin"
-	StageTracing         StageType = "tracing"
-	StageAccessLog       StageType = "access_log"
+	// StagePlugin calls the plugin in PluginRef.
+	StagePlugin StageType = "plugin"
+	// StageTracing opens a span for the rest of the chain.
+	StageTracing StageType = "tracing"
+	// StageAccessLog marks where the access log record is taken.
+	StageAccessLog StageType = "access_log"
 )
 
 // Chain is a named, ordered list of middleware stages, referenced by

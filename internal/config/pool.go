@@ -5,11 +5,18 @@ type Balancer string
 
 // Balancers.
 const (
-	BalancerRoundRobin         Balancer = "round_robin"
+	// BalancerRoundRobin takes endpoints in turn, ignoring weights.
+	BalancerRoundRobin Balancer = "round_robin"
+	// BalancerWeightedRoundRobin takes endpoints in turn in proportion to
+	// their weights.
 	BalancerWeightedRoundRobin Balancer = "weighted_round_robin"
-	BalancerLeastRequest       Balancer = "least_request"
-	BalancerRandom             Balancer = "random"
-	BalancerConsistentHash     Balancer = "consistent_hash"
+	// BalancerLeastRequest prefers the endpoint with fewer requests in
+	// flight.
+	BalancerLeastRequest Balancer = "least_request"
+	// BalancerRandom picks uniformly at random.
+	BalancerRandom Balancer = "random"
+	// BalancerConsistentHash maps Pool.HashKey to a stable endpoint.
+	BalancerConsistentHash Balancer = "consistent_hash"
 )
 
 // Protocol names the protocol spoken to upstream endpoints.

@@ -126,9 +126,9 @@ func (v *validator) nonNegative(path string, d Duration) {
 	}
 }
 
-func (v *validator) size(path string, s Size, min Size) {
-	if s < min {
-		v.add(path, "must be at least %d bytes, got %d", int64(min), int64(s))
+func (v *validator) size(path string, s, least Size) {
+	if s < least {
+		v.add(path, "must be at least %d bytes, got %d", int64(least), int64(s))
 	}
 }
 

@@ -19,8 +19,8 @@ type Table[V any] struct {
 	exact map[string]*group // lower-case host -> group
 	wild  map[string]*group // lower-case ".suffix" -> group
 	// exactLens and wildLens hold the key lengths of exact and wild, so
-	// that Match skips lookups that cannot hit: on this path a map
-	// lookup costs more than everything else.
+	// that Match skips lookups that cannot hit: map lookups are the
+	// costliest step of Match.
 	exactLens, wildLens lengths
 	regex               []hostGroup // in config order of each pattern's first rule
 	any                 *group      // rules without a host; nil when there are none
@@ -82,16 +82,16 @@ type ruleMatch struct {
 	hostKind hostKind
 	hostKey  string   // see classifyHost
 	hostPat  *pattern // hostRegex only
-	// hostOrder ranks regex host groups: the index of the first rule with
-	// the same pattern.
+	// hostOrder ranks regex host groups: the position of the rule's group
+	// in Table.regex.
 	hostOrder int
 
 	pathKind pathKind
 	pathKey  string   // normalised path, or prefix key
 	pathSrc  string   // the path matcher as configured, for Explain
 	pathPat  *pattern // pathRegex only
-	// pathOrder ranks path regex buckets within a host group: the index of
-	// the first rule of the group with the same pattern.
+	// pathOrder ranks path regex buckets within a host group: the
+	// position of the rule's bucket in group.regex.
 	pathOrder int
 
 	methods     []string
@@ -341,73 +341,72 @@ func copyRule[V any](r *Rule[V]) Rule[V] {
 func (t *Table[V]) index() {
 	t.exact = make(map[string]*group)
 	t.wild = make(map[string]*group)
-	regexGroups := make(map[string]*group)
-	firstHost := make(map[string]int)
-	// firstPath maps a group and a path regex to the group's first rule
-	// with that regex.
-	type groupPattern struct {
-		g   *group
-		src string
-	}
-	firstPath := make(map[groupPattern]int)
+	regexIndex := make(map[string]int) // host pattern -> position in t.regex
 	for i := range t.meta {
 		m := &t.meta[i]
-		var g *group
-		switch m.hostKind {
-		case hostExact:
-			g = groupFor(t.exact, m.hostKey)
-			t.exactLens.add(len(m.hostKey))
-		case hostWildcard:
-			g = groupFor(t.wild, m.hostKey)
-			t.wildLens.add(len(m.hostKey))
-		case hostRegex:
-			if _, ok := firstHost[m.hostKey]; !ok {
-				firstHost[m.hostKey] = i
-				regexGroups[m.hostKey] = &group{}
-				t.regex = append(t.regex, hostGroup{pat: m.hostPat, g: regexGroups[m.hostKey]})
-			}
-			g, m.hostOrder = regexGroups[m.hostKey], firstHost[m.hostKey]
-		default:
-			if t.any == nil {
-				t.any = &group{}
-			}
-			g = t.any
-		}
-		id := int32(i)
-		switch m.pathKind {
-		case pathExact:
-			g.exact = addTo(g.exact, m.pathKey, id)
-			g.exactLens.add(len(m.pathKey))
-		case pathPrefix:
-			g.prefix = addTo(g.prefix, m.pathKey, id)
-			g.prefixLens.add(len(m.pathKey))
-			g.prefixMax = max(g.prefixMax, len(m.pathKey))
-		case pathRegex:
-			k := groupPattern{g, m.pathKey}
-			if _, ok := firstPath[k]; !ok {
-				firstPath[k] = i
-				g.regex = append(g.regex, pathBucket{pat: m.pathPat})
-			}
-			m.pathOrder = firstPath[k]
-			for j := range g.regex {
-				if g.regex[j].pat.src == m.pathKey {
-					g.regex[j].ids = append(g.regex[j].ids, id)
-				}
-			}
-		default:
-			g.none = append(g.none, id)
-		}
+		t.groupOf(m, regexIndex).add(int32(i), m)
 	}
 	t.sortBuckets()
 }
 
-func groupFor(m map[string]*group, key string) *group {
+// groupOf returns the host group of m, creating it on first use, and sets
+// m.hostOrder.
+func (t *Table[V]) groupOf(m *ruleMatch, regexIndex map[string]int) *group {
+	switch m.hostKind {
+	case hostExact:
+		t.exactLens.add(len(m.hostKey))
+		return groupIn(t.exact, m.hostKey)
+	case hostWildcard:
+		t.wildLens.add(len(m.hostKey))
+		return groupIn(t.wild, m.hostKey)
+	case hostRegex:
+		j, ok := regexIndex[m.hostKey]
+		if !ok {
+			j = len(t.regex)
+			regexIndex[m.hostKey] = j
+			t.regex = append(t.regex, hostGroup{pat: m.hostPat, g: &group{}})
+		}
+		m.hostOrder = j
+		return t.regex[j].g
+	}
+	if t.any == nil {
+		t.any = &group{}
+	}
+	return t.any
+}
+
+func groupIn(m map[string]*group, key string) *group {
 	g, ok := m[key]
 	if !ok {
 		g = &group{}
 		m[key] = g
 	}
 	return g
+}
+
+// add puts rule id into the bucket of its path matcher and sets
+// m.pathOrder.
+func (g *group) add(id int32, m *ruleMatch) {
+	switch m.pathKind {
+	case pathExact:
+		g.exact = addTo(g.exact, m.pathKey, id)
+		g.exactLens.add(len(m.pathKey))
+	case pathPrefix:
+		g.prefix = addTo(g.prefix, m.pathKey, id)
+		g.prefixLens.add(len(m.pathKey))
+		g.prefixMax = max(g.prefixMax, len(m.pathKey))
+	case pathRegex:
+		// Rules with the same regex share one *pattern (compiler.pattern).
+		j := slices.IndexFunc(g.regex, func(b pathBucket) bool { return b.pat == m.pathPat })
+		if j < 0 {
+			j = len(g.regex)
+			g.regex = append(g.regex, pathBucket{pat: m.pathPat})
+		}
+		g.regex[j].ids = append(g.regex[j].ids, id)
+		m.pathOrder = j
+	default:
+		g.none = append(g.none, id)
+	}
 }
 
 func addTo(m map[string][]int32, key string, id int32) map[string][]int32 {

@@ -46,6 +46,9 @@ func TestCompileErrors(t *testing.T) {
 				t.Errorf("Compile(%+v) error = %#v (%q), want index 1, id r, field %s, text %q",
 					tt.rule, re, re.Error(), tt.wantField, tt.wantText)
 			}
+			if errors.Unwrap(re) != re.Err || re.Err == nil {
+				t.Errorf("errors.Unwrap(%v) = %v, want %v", re, errors.Unwrap(re), re.Err)
+			}
 			if !strings.Contains(err.Error(), `rule 1 (id "r")`) {
 				t.Errorf("Compile error %q does not name the rule", err)
 			}

@@ -74,36 +74,22 @@ func (m *ruleMatch) evaluate(i int, lh string, req *request) evaluation {
 	ev := evaluation{id: i, verdict: verdictReject}
 	ev.rank = rank{host: int(m.hostKind), path: int(m.pathKind), constraints: -m.constraints, index: i}
 	switch m.hostKind {
-	case hostExact:
-		ev.hostOK = lh == m.hostKey
 	case hostWildcard:
-		ev.hostOK = len(lh) > len(m.hostKey) && strings.HasSuffix(lh, m.hostKey)
 		ev.rank.hostSub = -len(m.hostKey)
 	case hostRegex:
-		ev.hostOK = m.hostPat.re.MatchString(req.host)
 		ev.rank.hostSub = m.hostOrder
-	default:
-		ev.hostOK = true
 	}
-	if !ev.hostOK {
+	switch m.pathKind {
+	case pathPrefix:
+		ev.rank.pathSub = -len(m.pathKey)
+	case pathRegex:
+		ev.rank.pathSub = m.pathOrder
+	}
+	if ev.hostOK = m.hostMatches(lh, req.host); !ev.hostOK {
 		ev.reason = fmt.Sprintf("host %q does not match %s", req.host, m.describeHost())
 		return ev
 	}
-	var pathOK bool
-	switch m.pathKind {
-	case pathExact:
-		pathOK = req.path == m.pathKey
-	case pathPrefix:
-		pathOK = strings.HasPrefix(req.path, m.pathKey) &&
-			(len(req.path) == len(m.pathKey) || req.path[len(m.pathKey)] == '/')
-		ev.rank.pathSub = -len(m.pathKey)
-	case pathRegex:
-		pathOK = m.pathPat.re.MatchString(req.path)
-		ev.rank.pathSub = m.pathOrder
-	default:
-		pathOK = true
-	}
-	if !pathOK {
+	if !m.pathMatches(req.path) {
 		ev.reason = fmt.Sprintf("path %q does not match %s", req.path, m.describePath())
 		return ev
 	}
@@ -127,6 +113,35 @@ func (m *ruleMatch) evaluate(i int, lh string, req *request) evaluation {
 	}
 	ev.verdict = verdictMatch
 	return ev
+}
+
+// hostMatches is the plain definition of a host match; lh is host
+// lower-cased.
+func (m *ruleMatch) hostMatches(lh, host string) bool {
+	switch m.hostKind {
+	case hostExact:
+		return lh == m.hostKey
+	case hostWildcard:
+		return len(lh) > len(m.hostKey) && strings.HasSuffix(lh, m.hostKey)
+	case hostRegex:
+		return m.hostPat.re.MatchString(host)
+	}
+	return true
+}
+
+// pathMatches is the plain definition of a path match on the normalised
+// path.
+func (m *ruleMatch) pathMatches(path string) bool {
+	switch m.pathKind {
+	case pathExact:
+		return path == m.pathKey
+	case pathPrefix:
+		return strings.HasPrefix(path, m.pathKey) &&
+			(len(path) == len(m.pathKey) || path[len(m.pathKey)] == '/')
+	case pathRegex:
+		return m.pathPat.re.MatchString(path)
+	}
+	return true
 }
 
 // allow returns the Allow header value for a MethodNotAllowed result: the

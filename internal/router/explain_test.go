@@ -47,6 +47,10 @@ func TestExplain(t *testing.T) {
 		{"other-host", "rejected", `host "API.example.com" does not match exact host "other.com"`},
 		{"longer", "rejected", `host "API.example.com" does not match wildcard host "*.b.example.com"`},
 	}
+	res, got2 := tb.Explain("other.com", "GET", "/", "", nil)
+	if gotID(res) != "other-host" || got2[0] != (Candidate{"other-host", "matched", `exact host "other.com", any path, 0 constraints`}) {
+		t.Errorf("Explain(other.com) = %q, first candidate %+v, want other-host matched on exact host and any path", gotID(res), got2[0])
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Explain candidates:\n got %s\nwant %s", formatCandidates(got), formatCandidates(want))
 	}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -335,5 +336,56 @@ func TestCompileCopiesRules(t *testing.T) {
 	}
 	if tb.Len() != 1 {
 		t.Errorf("Len() = %d, want 1", tb.Len())
+	}
+}
+
+func TestMatchConcurrent(t *testing.T) {
+	t.Parallel()
+	tb, err := Compile(fuzzRules())
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 200 {
+				host := []string{"a.example.com", "x.a.example.com", "www.example.org", "other"}[(g+i)%4]
+				res := tb.Match(host, "GET", "/x/y/z", "a+b=c%2Fd", http.Header{"X-A": {"1"}})
+				if res.Status == 0 {
+					t.Errorf("Match(%q) status = 0, want a valid status", host)
+				}
+				tb.Explain(host, "PATCH", "/r", "", nil)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
+
+func TestMatchLongHost(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 300) + ".example.com"
+	rules := []Rule[string]{
+		{ID: "long", Host: long},
+		{ID: "wild", Host: "*.example.com"},
+	}
+	checkRequests(t, rules, []req{
+		{desc: "exact, longer than the stack buffer", host: strings.ToUpper(long) + ":80", path: "/", wantID: "long"},
+		{desc: "wildcard", host: "b" + long, path: "/", wantID: "wild"},
+	})
+}
+
+func TestStatusString(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		s    Status
+		want string
+	}{{Matched, "matched"}, {NotFound, "not_found"}, {MethodNotAllowed, "method_not_allowed"}, {0, "unknown"}}
+	for _, tt := range tests {
+		if got := tt.s.String(); got != tt.want {
+			t.Errorf("Status(%d).String() = %q, want %q", tt.s, got, tt.want)
+		}
 	}
 }

@@ -158,9 +158,19 @@ func TestConfigLifecycle(t *testing.T) {
 			case <-time.After(3 * time.Second):
 				t.Fatal("slow upstream never got the request")
 			}
-			writeFileAtomic(t, link, lifecycleConfig(addrs("a", "b", "c")))
-			waitRoute(t, "/slow", 404, "", 2*time.Second)
+			next := lifecycleConfig(addrs("a", "b", "c"))
+			nextVersion := configVersion(t, next)
+			writeFileAtomic(t, link, next)
+			// Probing /slow itself would wait on the slow upstream while
+			// the route exists, so watch the version instead.
+			eventually(t, 2*time.Second, func() error {
+				if _, v := p.readyVersion(t); v != nextVersion {
+					return fmt.Errorf("/ready version = %q, want %q", v, nextVersion)
+				}
+				return nil
+			})
 			removed := time.Now()
+			expectRoute(t, "/slow", 404, "")
 			r := <-done
 			if r.err != nil || r.code != 200 || r.body != "slow done" {
 				t.Errorf("in-flight GET /slow = %d %q (err %v), want 200 %q", r.code, r.body, r.err, "slow done")

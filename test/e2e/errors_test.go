@@ -135,18 +135,19 @@ pools:
 	}
 }
 
-// TestErrorMidBody has the upstream send headers and part of the body, then
+// TestErrorMidBody has the upstream send headers and part of the body
+// (more than any write buffer, so the response has surely started), then
 // reset: the client must see the stream cut, never a second status line.
 func TestErrorMidBody(t *testing.T) {
 	t.Parallel()
-	const declared = 100000
+	const declared, sent = 1 << 20, 256 << 10
 	up := newRawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		if _, err := readRequestHead(br); err != nil {
 			return
 		}
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", declared)
-		c.Write(bytes.Repeat([]byte("a"), 1000))
+		c.Write(bytes.Repeat([]byte("a"), sent))
 		time.Sleep(100 * time.Millisecond)
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetLinger(0) // close with RST

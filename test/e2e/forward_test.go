@@ -11,8 +11,12 @@ import (
 	"time"
 )
 
-// oneRoute is a config with one catch-all route to one endpoint.
+// oneRoute is a config with one catch-all route to one endpoint, plus
+// extra top-level YAML (fastShutdown unless extra has its own shutdown).
 func oneRoute(addr, extra string) string {
+	if !strings.Contains(extra, "shutdown:") {
+		extra += fastShutdown
+	}
 	return fmt.Sprintf(`routes:
   - id: all
     pool: main
@@ -20,7 +24,7 @@ pools:
   - id: main
     endpoints:
       - address: %s
-%s%s`, addr, extra, fastShutdown)
+%s`, addr, extra)
 }
 
 func TestForwardGetPost(t *testing.T) {

@@ -395,10 +395,11 @@ func (b *body) finish(keep bool, drainTimeout time.Duration) bool {
 	return false
 }
 
-// tooLongToDrain reports whether an unread remainder is already known to
-// be too long to drain, so the response can announce Connection: close.
+// mustClose reports whether the connection is already known to be
+// unusable after the response (invalid framing, or an unread remainder
+// too long to drain), so the response can announce Connection: close.
 // It never waits: when another goroutine is inside Read, it answers false.
-func (b *body) tooLongToDrain() bool {
+func (b *body) mustClose() bool {
 	if !b.mu.TryLock() {
 		return false
 	}
@@ -406,7 +407,7 @@ func (b *body) tooLongToDrain() bool {
 	if b.sawEOF {
 		return false
 	}
-	return b.continueWanted || !b.chunked && b.remaining > maxDrainBytes
+	return b.err != nil || b.continueWanted || !b.chunked && b.remaining > maxDrainBytes
 }
 
 // malformed reports whether reading stopped on invalid framing. It never

@@ -76,7 +76,14 @@ func (w *response) Header() http.Header { return w.header }
 // but 101) are written and flushed at once and may repeat; they are not
 // sent to HTTP/1.0 clients (RFC 9110 15.2). A second final code is ignored.
 func (w *response) WriteHeader(code int) {
-	if w.handlerDone.Load() || w.hijacked.Load() || w.wroteHeader {
+	if w.handlerDone.Load() {
+		return
+	}
+	w.writeHeader(code)
+}
+
+func (w *response) writeHeader(code int) {
+	if w.hijacked.Load() || w.wroteHeader {
 		return
 	}
 	if code < 100 || code > 999 {
@@ -302,7 +309,7 @@ func (w *response) writeBody(p []byte, s string) error {
 func (w *response) commit(final bool) {
 	// Ask the body before taking mu: the body calls writeContinue with
 	// its own lock held, so the lock order is body.mu, then w.mu.
-	drainClose := w.body != nil && w.body.tooLongToDrain()
+	drainClose := w.body != nil && w.body.mustClose()
 	w.mu.Lock()
 	w.committed = true
 	w.mu.Unlock()
@@ -386,7 +393,7 @@ func (w *response) finalize() {
 		return
 	}
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	if !w.committed {
 		w.commit(true)
