@@ -73,11 +73,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve matches and runs the route. Split from ServeHTTP so every early
 // return still reaches finish.
 func (h *Handler) serve(w *responseWriter, r *http.Request, x *exchange) {
-	path := r.URL.RawPath
-	if path == "" {
-		path = r.URL.Path
-	}
-	res := x.snap.Router.Match(r.Host, r.Method, path, r.URL.RawQuery, r.Header)
+	// The router wants the path as sent (escaped): decoding first would
+	// make %2F indistinguishable from a segment separator.
+	res := x.snap.Router.Match(r.Host, r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header)
 	switch res.Status {
 	case router.NotFound:
 		x.fail(w, ErrNoRoute)

@@ -205,3 +205,83 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo exit = %d after SIGINT, want 0", code)
 	}
 }
+
+// TestConfigVersionCanonical checks the version is a hash of the config's
+// content, not its bytes: the same config in JSON, or in YAML with other
+// key order and layout, has the same version; a real change does not.
+func TestConfigVersionCanonical(t *testing.T) {
+	t.Parallel()
+	base := configVersion(t, validConfig)
+	tests := []struct {
+		name, ext, cfg string
+		same           bool
+	}{
+		{"json", ".json", `{"pools":[{"id":"api-pool","balancer":"round_robin","endpoints":[{"address":"127.0.0.1:9","weight":2}],
+ "transport":{"dial_timeout":"1s","response_header_timeout":"2s"}}],
+ "routes":[{"id":"api","path_prefix":"/api","methods":["GET"],"pool":"api-pool","policy":"p1"}],
+ "policies":[{"id":"p1","timeout":"2s","body_size_limit":"1MB"}],
+ "logging":{"access_log":true,"redact_query":true},"metrics":{"enabled":true,"path":"/metrics"},
+ "shutdown":{"drain_delay":"1s","grace_period":"5s"}}`, true},
+		{"yaml reordered", ".yaml", `# same config, other order and style
+shutdown:
+  grace_period: 5s
+  drain_delay: 1s
+metrics: {path: /metrics, enabled: true}
+logging: {redact_query: true, access_log: true}
+pools:
+  - transport: {response_header_timeout: 2s, dial_timeout: 1s}
+    endpoints:
+      - {weight: 2, address: "127.0.0.1:9"}
+    balancer: round_robin
+    id: api-pool
+policies:
+  - {body_size_limit: 1MB, timeout: 2s, id: p1}
+routes:
+  - {policy: p1, pool: api-pool, methods: [GET], path_prefix: /api, id: api}
+`, true},
+		{"changed", ".yaml", strings.Replace(validConfig, "timeout: 2s", "timeout: 3s", 1), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config"+tc.ext)
+			writeFileAtomic(t, path, tc.cfg)
+			stdout, stderr, code := runCmd(t, 30*time.Second, "-validate", "-config-file", path)
+			m := versionRE.FindStringSubmatch(stdout)
+			if code != 0 || m == nil {
+				t.Fatalf("proxy -validate %s = exit %d, stdout %q, stderr %q; want valid", tc.ext, code, stdout, stderr)
+			}
+			if got := m[1] == base; got != tc.same {
+				t.Errorf("version %q vs base %q: same = %v, want %v", m[1], base, got, tc.same)
+			}
+		})
+	}
+}
+
+// TestConfigFileFromEnv starts the proxy with PROXY_CONFIG_FILE and checks
+// the -config-file flag beats it.
+func TestConfigFileFromEnv(t *testing.T) {
+	t.Parallel()
+	envUp, flagUp := newEcho(t, "env"), newEcho(t, "flag")
+	dir := t.TempDir()
+	envCfg, flagCfg := filepath.Join(dir, "env.yaml"), filepath.Join(dir, "flag.yml")
+	writeFileAtomic(t, envCfg, oneRoute(envUp.addr, ""))
+	writeFileAtomic(t, flagCfg, oneRoute(flagUp.addr, ""))
+	tests := []struct {
+		name string
+		cfg  string // -config-file, "" for none
+		want string
+	}{
+		{"env only", "", "env"},
+		{"flag beats env", flagCfg, "flag"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxyEnv(t, []string{"PROXY_CONFIG_FILE=" + envCfg}, tc.cfg)
+			c := newClient(t, 10*time.Second)
+			resp, _ := do(t, c, http.MethodGet, p.url("/x"), "", nil, nil)
+			if resp.StatusCode != 200 || resp.Header.Get("X-Upstream") != tc.want {
+				t.Errorf("GET /x = %d from %q, want 200 from %q", resp.StatusCode, resp.Header.Get("X-Upstream"), tc.want)
+			}
+		})
+	}
+}

@@ -33,6 +33,24 @@ func TestErrors(t *testing.T) {
 		}
 	})
 	counting := newEcho(t, "counting")
+	garbage := newRawServer(t, func(c net.Conn) {
+		readRequestHead(bufio.NewReader(c))
+		io.WriteString(c, "this is not HTTP\r\n\r\n")
+	})
+	twoLengths := newRawServer(t, func(c net.Conn) {
+		readRequestHead(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk")
+	})
+	slowBody := newUpstream(t, "slowbody", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "head;")
+		w.(http.Flusher).Flush()
+		select {
+		case <-time.After(600 * time.Millisecond):
+			io.WriteString(w, "tail")
+		case <-r.Context().Done():
+		}
+	})
 	cfg := fmt.Sprintf(`routes:
   - {id: connect, path: /connect, pool: dead}
   - {id: reset, path: /reset, pool: closer}
@@ -40,6 +58,9 @@ func TestErrors(t *testing.T) {
   - {id: reqtimeout, path: /policytimeout, pool: slow, policy: short}
   - {id: limited, path: /limited, pool: counting, policy: small}
   - {id: tls, path: /tls, pool: counting, policy: tls}
+  - {id: garbage, path: /garbage, pool: garbage}
+  - {id: twolengths, path: /twolengths, pool: twolengths}
+  - {id: slowbody, path: /slowbody, pool: slowbody}
 policies:
   - {id: short, timeout: 300ms}
   - {id: small, body_size_limit: 1KB}
@@ -57,7 +78,14 @@ pools:
     endpoints: [{address: %s}]
   - id: counting
     endpoints: [{address: %s}]
-%s`, dead, closer.addr, slow.addr, slow.addr, counting.addr, fastShutdown)
+  - id: garbage
+    endpoints: [{address: %s}]
+  - id: twolengths
+    endpoints: [{address: %s}]
+  - id: slowbody
+    endpoints: [{address: %s}]
+    transport: {response_header_timeout: 200ms}
+%s`, dead, closer.addr, slow.addr, slow.addr, counting.addr, garbage.addr, twoLengths.addr, slowBody.addr, fastShutdown)
 	p := startProxy(t, cfg)
 	c := newClient(t, 10*time.Second)
 
@@ -71,6 +99,7 @@ pools:
 		wantCategory string
 		noUpstream   bool // the counting upstream must not be contacted
 		maxDuration  time.Duration
+		wantBody     string // for successes; "" means an echo reply
 	}{
 		{name: "connect failure", target: "/connect", wantStatus: 502, wantCategory: "upstream_connect_failed"},
 		{name: "closed before response", target: "/reset", wantStatus: 502, wantCategory: "upstream_reset"},
@@ -89,6 +118,9 @@ pools:
 		{name: "chunked body under limit", method: http.MethodPost, target: "/limited",
 			body: chunkedReader{strings.NewReader(strings.Repeat("z", 1000))}, bodyLen: -1, wantStatus: 200},
 		{name: "require_tls on plaintext", target: "/tls", wantStatus: 403, wantCategory: "tls_required", noUpstream: true},
+		{name: "malformed response", target: "/garbage", wantStatus: 502, wantCategory: "upstream_reset"},
+		{name: "response with two Content-Lengths", target: "/twolengths", wantStatus: 502, wantCategory: "upstream_reset"},
+		{name: "slow body after headers is no header timeout", target: "/slowbody", wantStatus: 200, wantBody: "head;tail"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +132,8 @@ pools:
 			if err != nil {
 				t.Fatal(err)
 			}
+			id := "err-" + strings.ReplaceAll(tc.name, " ", "-")
+			req.Header.Set("X-Request-Id", id)
 			req.ContentLength = tc.bodyLen
 			if tc.bodyLen < 0 {
 				req.TransferEncoding = []string{"chunked"}
@@ -117,12 +151,28 @@ pools:
 				if resp.StatusCode != tc.wantStatus {
 					t.Fatalf("%s %s = %d, want %d (body %q)", method, tc.target, resp.StatusCode, tc.wantStatus, b)
 				}
+				if tc.wantBody != "" {
+					if string(b) != tc.wantBody {
+						t.Errorf("body = %q, want %q", b, tc.wantBody)
+					}
+					return
+				}
 				if rep := decodeEcho(t, b); rep.BodyLen <= 0 {
 					t.Errorf("upstream body length = %d, want the whole body", rep.BodyLen)
 				}
 				return
 			}
 			checkProxyError(t, resp, b, tc.wantStatus, tc.wantCategory)
+			if got := resp.Header.Get("X-Request-Id"); got != id {
+				t.Errorf("X-Request-Id = %q, want the client's %q", got, id)
+			}
+			recs := p.accessByID(t, id)
+			if len(recs) != 1 {
+				t.Fatalf("access-log lines for %s = %d, want 1", id, len(recs))
+			}
+			if recs[0]["error"] != tc.wantCategory || recs[0]["status"] != float64(tc.wantStatus) {
+				t.Errorf("access log error = %v status = %v, want %q %d", recs[0]["error"], recs[0]["status"], tc.wantCategory, tc.wantStatus)
+			}
 			if tc.noUpstream {
 				if got := counting.hits.Load() - before; got != 0 {
 					t.Errorf("upstream contacted %d times, want 0", got)

@@ -249,3 +249,141 @@ func TestForwardXForwardedFor(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardFraming sends several requests on one client connection
+// whose responses have unusual framing (HEAD, 204, 304, chunked, close
+// delimited) and checks each is framed right and the connection stays in
+// sync.
+func TestForwardFraming(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, "framing", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/head":
+			w.Header().Set("Content-Length", "1234")
+			if r.Method != http.MethodHead {
+				w.Write(make([]byte, 1234))
+			}
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		case "/304":
+			w.Header().Set("ETag", `"v1"`)
+			w.WriteHeader(http.StatusNotModified)
+		case "/chunked":
+			for i := range 3 {
+				fmt.Fprintf(w, "chunk-%d;", i)
+				w.(http.Flusher).Flush()
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	eof := newRawServer(t, func(c net.Conn) {
+		if _, err := readRequestHead(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nclose-delimited body")
+	})
+	p := startProxy(t, fmt.Sprintf(`routes:
+  - {id: eof, path: /eof, pool: eof}
+  - {id: rest, pool: framing}
+pools:
+  - {id: eof, endpoints: [{address: %s}]}
+  - {id: framing, endpoints: [{address: %s}]}
+%s`, eof.addr, up.addr, fastShutdown))
+
+	conn, err := net.Dial("tcp", p.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	tests := []struct {
+		method, path string
+		wantStatus   int
+		wantLen      int64 // Content-Length header, -1 for none
+		wantBody     string
+		wantBodyLen  int
+	}{
+		{http.MethodHead, "/head", 200, 1234, "", 0},
+		{http.MethodGet, "/204", 204, -1, "", 0},
+		{http.MethodGet, "/304", 304, -1, "", 0},
+		{http.MethodGet, "/chunked", 200, -1, "chunk-0;chunk-1;chunk-2;", 24},
+		{http.MethodGet, "/head", 200, 1234, "", 1234},
+		{http.MethodGet, "/eof", 200, -1, "close-delimited body", 20},
+	}
+	for i, tc := range tests {
+		req, _ := http.NewRequest(tc.method, "http://framing.test"+tc.path, nil)
+		if _, err := fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: framing.test\r\n\r\n", tc.method, tc.path); err != nil {
+			t.Fatalf("request %d (%s %s): write: %v", i, tc.method, tc.path, err)
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("request %d (%s %s) on the same connection: %v", i, tc.method, tc.path, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("request %d (%s %s): body: %v", i, tc.method, tc.path, err)
+		}
+		if resp.StatusCode != tc.wantStatus {
+			t.Errorf("%s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.wantStatus)
+		}
+		if tc.wantLen >= 0 && resp.ContentLength != tc.wantLen {
+			t.Errorf("%s %s Content-Length = %d, want %d", tc.method, tc.path, resp.ContentLength, tc.wantLen)
+		}
+		if len(body) != tc.wantBodyLen || (tc.wantBody != "" && string(body) != tc.wantBody) {
+			t.Errorf("%s %s body = %d bytes %.40q, want %d bytes %q", tc.method, tc.path, len(body), body, tc.wantBodyLen, tc.wantBody)
+		}
+	}
+}
+
+// TestForwardNoH2CUpgrade checks an "Upgrade: h2c" request is never
+// forwarded as an upgrade (SPEC section 5) but answered as plain HTTP/1.1.
+func TestForwardNoH2CUpgrade(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t, "h2c-smuggle")
+	p := startProxy(t, oneRoute(up.addr, ""))
+	res := rawRoundTrip(t, p.data, "GET /internal HTTP/1.1\r\nHost: smuggle.test\r\n"+
+		"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	if res.resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, want 200 (a plain HTTP/1.1 answer, never 101)", res.resp.StatusCode)
+	}
+	rep := decodeEcho(t, res.body)
+	for _, h := range []string{"Upgrade", "Http2-Settings"} {
+		if v, ok := rep.Header[h]; ok {
+			t.Errorf("upstream got %s: %q, want it removed", h, v)
+		}
+	}
+	if v := strings.ToLower(strings.Join(rep.Header["Connection"], ",")); strings.Contains(v, "upgrade") {
+		t.Errorf("upstream got Connection %q, want no upgrade", v)
+	}
+}
+
+// TestForwardUpstreamClosesAfterResponse has an upstream that closes every
+// connection after one response without saying so: the proxy must not
+// reuse a dead pooled connection for the next request, POSTs included.
+func TestForwardUpstreamClosesAfterResponse(t *testing.T) {
+	t.Parallel()
+	up := newRawServer(t, func(c net.Conn) {
+		req, err := readRequestHead(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(req.Method), req.Method)
+	})
+	p := startProxy(t, oneRoute(up.addr, ""))
+	c := newClient(t, 10*time.Second)
+	for i := range 10 {
+		method := http.MethodGet
+		if i%2 == 1 {
+			method = http.MethodPost
+		}
+		resp, b := do(t, c, method, p.url("/once"), "", nil, strings.NewReader("x"))
+		if resp.StatusCode != http.StatusOK || string(b) != method {
+			t.Errorf("request %d (%s) = %d %q (X-Proxy-Error %q), want 200 %q", i, method, resp.StatusCode, b,
+				resp.Header.Get("X-Proxy-Error"), method)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

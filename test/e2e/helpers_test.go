@@ -108,8 +108,17 @@ type proc struct {
 
 func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, args...)
+}
+
+// startProcEnv starts the binary with env added to the environment.
+func startProcEnv(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(proxyBin, args...), stdout: new(syncBuffer),
 		stderr: new(syncBuffer), done: make(chan struct{})}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", args, err)
@@ -194,6 +203,17 @@ func startProxy(t testing.TB, cfg string, extra ...string) *proxyServer {
 // retries with new ports when one was taken in the meantime.
 func startProxyArgs(t testing.TB, pre []string, cfgPath string, extra ...string) *proxyServer {
 	t.Helper()
+	return startProxyFull(t, nil, pre, cfgPath, extra...)
+}
+
+// startProxyEnv is startProxyArgs with env added to the environment.
+func startProxyEnv(t testing.TB, env []string, cfgPath string, extra ...string) *proxyServer {
+	t.Helper()
+	return startProxyFull(t, env, nil, cfgPath, extra...)
+}
+
+func startProxyFull(t testing.TB, env, pre []string, cfgPath string, extra ...string) *proxyServer {
+	t.Helper()
 	proxySlots <- struct{}{}
 	t.Cleanup(func() { <-proxySlots })
 	admin := newClient(t, 5*time.Second)
@@ -204,7 +224,7 @@ func startProxyArgs(t testing.TB, pre []string, cfgPath string, extra ...string)
 			args = append(args, "-config-file", cfgPath)
 		}
 		args = append(args, extra...)
-		p := &proxyServer{proc: startProc(t, args...), data: data, admin: adm, cfgPath: cfgPath, client: admin}
+		p := &proxyServer{proc: startProcEnv(t, env, args...), data: data, admin: adm, cfgPath: cfgPath, client: admin}
 		err := p.waitReady(10 * time.Second)
 		if err == nil {
 			t.Cleanup(func() {

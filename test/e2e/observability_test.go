@@ -232,3 +232,39 @@ pools:
 		}
 	})
 }
+
+// TestMetricsConfig checks metrics.path and metrics.enabled on the admin
+// listener.
+func TestMetricsConfig(t *testing.T) {
+	t.Parallel()
+	up := newHelloUpstream(t)
+	tests := []struct {
+		name    string
+		metrics string
+		want    map[string]int // admin path -> status
+	}{
+		{"custom path", "metrics: {path: /custom-metrics}\n", map[string]int{"/custom-metrics": 200}},
+		{"disabled", "metrics: {enabled: false}\n", map[string]int{"/metrics": 404}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxy(t, logConfig(up.addr, tc.metrics))
+			c := newClient(t, 10*time.Second)
+			if resp, _ := do(t, c, http.MethodGet, p.url("/log/1"), "", nil, nil); resp.StatusCode != 200 {
+				t.Fatalf("GET /log/1 = %d, want 200", resp.StatusCode)
+			}
+			for path, want := range tc.want {
+				resp, b := do(t, c, http.MethodGet, "http://"+p.admin+path, "", nil, nil)
+				if resp.StatusCode != want {
+					t.Errorf("admin GET %s = %d, want %d", path, resp.StatusCode, want)
+				}
+				if want == 200 && !strings.Contains(string(b), "proxy_requests_total") {
+					t.Errorf("admin GET %s has no proxy_requests_total, want the metrics", path)
+				}
+				if want != 200 && strings.Contains(string(b), "proxy_requests_total") {
+					t.Errorf("admin GET %s serves metrics, want none", path)
+				}
+			}
+		})
+	}
+}

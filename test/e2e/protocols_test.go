@@ -38,7 +38,8 @@ func TestWebSocketEcho(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, "ws://"+p.data+"/ws", &websocket.DialOptions{HTTPClient: newClient(t, 0)})
+	conn, resp, err := websocket.Dial(ctx, "ws://"+p.data+"/ws", &websocket.DialOptions{HTTPClient: newClient(t, 0),
+		HTTPHeader: http.Header{"X-Request-Id": {"e2e-ws"}}})
 	if err != nil {
 		t.Fatalf("websocket.Dial through the proxy: %v", err)
 	}
@@ -87,6 +88,10 @@ func TestWebSocketEcho(t *testing.T) {
 	}
 	if err := conn.Close(websocket.StatusNormalClosure, "done"); err != nil {
 		t.Errorf("close handshake: %v", err)
+	}
+	recs := p.accessByID(t, "e2e-ws")
+	if len(recs) != 1 || recs[0]["status"] != 101.0 || recs[0]["route"] != "all" {
+		t.Errorf("access log for the WebSocket = %v, want one line with status 101 and route \"all\"", recs)
 	}
 }
 
@@ -226,7 +231,38 @@ pools:
 func TestExpectContinue(t *testing.T) {
 	t.Parallel()
 	up := newEcho(t, "continue")
-	p := startProxy(t, oneRoute(up.addr, ""))
+	p := startProxy(t, fmt.Sprintf(`routes:
+  - {id: limited, path: /limited, pool: main, policy: small}
+  - {id: all, pool: main}
+policies:
+  - {id: small, body_size_limit: 1KB}
+pools:
+  - {id: main, endpoints: [{address: %s}]}
+%s`, up.addr, fastShutdown))
+
+	t.Run("body over the limit is refused without waiting for it", func(t *testing.T) {
+		before := up.hits.Load()
+		conn, err := net.Dial("tcp", p.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(conn, "POST /limited HTTP/1.1\r\nHost: c.test\r\nContent-Length: 4096\r\nExpect: 100-continue\r\n\r\n")
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err == nil && resp.StatusCode == http.StatusContinue {
+			resp, err = http.ReadResponse(br, nil) // a 100 first is allowed, the body is never sent
+		}
+		if err != nil {
+			t.Fatalf("no final response without sending the body: %v", err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		checkProxyError(t, resp, b, http.StatusRequestEntityTooLarge, "request_too_large")
+		if got := up.hits.Load() - before; got != 0 {
+			t.Errorf("upstream contacted %d times, want 0", got)
+		}
+	})
 
 	conn, err := net.Dial("tcp", p.data)
 	if err != nil {

@@ -85,6 +85,10 @@ func TestRouting(t *testing.T) {
 		{name: "prefix deeper than exact", host: "other.test", target: "/items/special/more", wantUp: "prefix"},
 		{name: "prefix is segment aware", host: "other.test", target: "/itemsx", wantUp: "regex"},
 		{name: "path forwarded as sent", host: "other.test", target: "/items/%7Euser?a=%20b", wantUp: "prefix"},
+		{name: "matched after decoding unreserved", host: "other.test", target: "/%69tems/special", wantUp: "exact"},
+		{name: "matched after resolving dot-dot", host: "other.test", target: "/m/../items/special", wantUp: "exact"},
+		{name: "matched after resolving dot", host: "other.test", target: "/items/./special", wantUp: "exact"},
+		{name: "matched after resolving double slash", host: "other.test", target: "/items//special", wantUp: "exact"},
 		{name: "method GET allowed", host: "other.test", target: "/m", wantUp: "methods"},
 		{name: "method POST allowed", method: http.MethodPost, host: "other.test", target: "/m", wantUp: "methods"},
 		{name: "method DELETE not allowed", method: http.MethodDelete, host: "other.test", target: "/m",
@@ -148,5 +152,30 @@ func TestRouting(t *testing.T) {
 				t.Errorf("upstream Host = %q, want %q", rep.Host, tc.host)
 			}
 		})
+	}
+}
+
+// TestRoutingAbsoluteForm sends an absolute-form request target: the
+// authority in it, not the Host header, is the host (RFC 9112 3.2.2).
+func TestRoutingAbsoluteForm(t *testing.T) {
+	t.Parallel()
+	exact, other := newEcho(t, "exact-host"), newEcho(t, "other")
+	p := startProxy(t, fmt.Sprintf(`routes:
+  - {id: exact-host, host: api.example.com, pool: exact-host}
+  - {id: other, pool: other}
+pools:
+  - {id: exact-host, endpoints: [{address: %s}]}
+  - {id: other, endpoints: [{address: %s}]}
+%s`, exact.addr, other.addr, fastShutdown))
+	res := rawRoundTrip(t, p.data, "GET http://api.example.com/abs?x=1 HTTP/1.1\r\nHost: other.test\r\n\r\n")
+	if res.resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, want 200 (body %q)", res.resp.StatusCode, res.body)
+	}
+	rep := decodeEcho(t, res.body)
+	if rep.Upstream != "exact-host" {
+		t.Errorf("absolute-form request for api.example.com (Host: other.test) went to %q, want %q", rep.Upstream, "exact-host")
+	}
+	if rep.Host != "api.example.com" {
+		t.Errorf("upstream Host = %q, want %q", rep.Host, "api.example.com")
 	}
 }

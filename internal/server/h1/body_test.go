@@ -59,13 +59,13 @@ func TestChunkedBody(t *testing.T) {
 	}{
 		{"whole", func(r io.Reader) io.Reader { return r }, 4096},
 		{"one byte at a time", iotest.OneByteReader, 4096},
-		{"small buffer", iotest.HalfReader, 4096 + 16 - 4096},
+		{"small buffer", iotest.HalfReader, 32},
 	}
 	for _, tt := range tests {
 		for _, rd := range readers {
 			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
-				if rd.size < 4096 && strings.Contains(tt.name, "too long") {
-					t.Skip("the line limit is the buffer size")
+				if rd.size < 4096 && (strings.Contains(tt.name, "too long") || strings.Contains(tt.name, "flood")) {
+					t.Skip("a chunk line is limited to the buffer size")
 				}
 				h := &head{chunked: true, contentLength: -1}
 				b, r := newTestBody(rd.wrap(strings.NewReader(tt.in)), rd.size, h)

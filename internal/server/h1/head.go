@@ -68,6 +68,12 @@ type head struct {
 	trailer               http.Header // declared trailers (nil values), nil when none
 	host                  string
 
+	// Storage supplied by the caller to spare allocations: the URL of an
+	// origin-form target is written to urlBuf, and single field values
+	// are sliced from vals when the head has no more fields than it holds.
+	urlBuf *url.URL
+	vals   []string
+
 	contentLength  int64 // -1 with chunked
 	chunked        bool
 	close          bool // the client does not want the connection kept
@@ -160,7 +166,7 @@ func (p *parser) readHead(br *bufio.Reader, h *head) error {
 	if err := h.parseRequestLine(raw[p.lines[0].start:p.lines[0].end], p.maxURLBytes); err != nil {
 		return err
 	}
-	hdr, err := parseFields(raw, p.lines[1:])
+	hdr, err := parseFields(raw, p.lines[1:], h.vals)
 	if err != nil {
 		return err
 	}
@@ -192,6 +198,10 @@ func (h *head) parseRequestLine(line string, maxURL int) error {
 	if len(target) > maxURL {
 		return errURITooLong
 	}
+	if h.urlBuf != nil && originForm(target, h.urlBuf) {
+		h.url = h.urlBuf
+		return nil
+	}
 	u, err := parseTarget(method, target)
 	if err != nil {
 		return err
@@ -201,6 +211,25 @@ func (h *head) parseRequestLine(line string, maxURL int) error {
 }
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// originForm parses the common origin-form target into u exactly as
+// url.ParseRequestURI would, without allocating. It reports false, leaving
+// the work to parseTarget, for anything else: targets not starting with
+// '/', and paths with percent-escapes or bytes net/url records in RawPath.
+// The caller has already rejected control characters and spaces.
+func originForm(target string, u *url.URL) bool {
+	if target == "" || target[0] != '/' {
+		return false
+	}
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := 0; i < len(path); i++ {
+		if byteClass[path[i]]&classPath == 0 {
+			return false
+		}
+	}
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return true
+}
 
 // parseTarget parses the request-target in one of the four forms of
 // RFC 9112 section 3.2. Authority-form is accepted for CONNECT only and
@@ -245,12 +274,14 @@ func parseTarget(method, target string) (*url.URL, error) {
 
 // parseFields builds the header map from the field lines of raw. Keys are
 // canonical; repeated fields keep every value in order.
-func parseFields(raw string, lines []span) (http.Header, error) {
+func parseFields(raw string, lines []span, vals []string) (http.Header, error) {
 	hdr := make(http.Header, len(lines))
 	// One backing array for all single values, sliced with full capacity
 	// so that appending a second value never overwrites a neighbour (the
 	// same trick as net/textproto).
-	vals := make([]string, len(lines))
+	if len(lines) > len(vals) {
+		vals = make([]string, len(lines))
+	}
 	for i, ln := range lines {
 		name, value, err := parseField(raw[ln.start:ln.end])
 		if err != nil {

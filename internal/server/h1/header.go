@@ -13,6 +13,7 @@ const (
 	classValue              // field-vchar, SP, HTAB or obs-text
 	classTarget             // a byte allowed in a request-target (see validTarget)
 	classHost               // a byte allowed in a Host value (reg-name, IP-literal, port)
+	classPath               // a path byte net/url keeps as is (see originForm)
 )
 
 // byteClass is a constant lookup table: byteClass[b] holds the class bits of b.
@@ -39,6 +40,11 @@ var byteClass = func() (t [256]uint8) {
 		// set golang.org/x/net/http/httpguts.ValidHostHeader accepts.
 		if isAlnum || strings.IndexByte("!$%&'()*+,-.:;=[]_~", b) >= 0 {
 			t[c] |= classHost
+		}
+		// The bytes net/url's path escaping leaves alone: a path made of
+		// them parses to Path == the raw path and an empty RawPath.
+		if isAlnum || strings.IndexByte("-_.~$&+,/:;=@", b) >= 0 {
+			t[c] |= classPath
 		}
 	}
 	return t
