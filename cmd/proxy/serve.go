@@ -70,7 +70,8 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	}
 	srvCfg := serverSettings(applier.Active())
 
-	handler := proxy.NewHandler(holder, accessLog, metrics, logger)
+	handler := proxy.NewHandler(holder, proxy.Options{AccessLog: accessLog, Metrics: metrics, Logger: logger,
+		H2Limits: proxy.Limits{MaxURLBytes: int(srvCfg.MaxURLBytes.Bytes()), MaxHeaderCount: srvCfg.MaxHeaderCount}})
 	dataLn, err := net.Listen("tcp", o.httpAddr)
 	if err != nil {
 		return err
@@ -96,9 +97,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 			}
 			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics.Handler())
-		metricsSrv = newAdminServer(mux)
+		metricsSrv = newAdminServer(admin.MetricsHandler(holder, metrics, http.NotFoundHandler()))
 	}
 
 	// Every goroutine below is owned here: bg is cancelled at shutdown and

@@ -19,6 +19,7 @@ type Server struct {
 	metrics   *obs.Metrics
 	draining  *atomic.Bool
 	mux       *http.ServeMux
+	metricsH  http.Handler // nil when metrics are served elsewhere
 }
 
 // Options configures a Server.
@@ -43,14 +44,46 @@ func New(o Options) *Server {
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /ready", s.ready)
-	if o.ServeMetrics && o.Metrics != nil {
-		s.mux.Handle("GET /metrics", o.Metrics.Handler())
+	if o.ServeMetrics {
+		s.metricsH = MetricsHandler(o.Snapshots, o.Metrics, s.mux)
 	}
 	return s
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.metricsH != nil {
+		s.metricsH.ServeHTTP(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// MetricsHandler serves the Prometheus exposition at the active config's
+// metrics.path (default /metrics) unless metrics.enabled is false, and
+// hands every other request to next. The path and switch are read from the
+// snapshot per request, so an apply moves or disables the endpoint at once.
+func MetricsHandler(snapshots *snapshot.Holder, m *obs.Metrics, next http.Handler) http.Handler {
+	h := m.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, disabled := "/metrics", m == nil
+		if snap := snapshots.Load(); snap != nil {
+			if snap.MetricsPath != "" {
+				path = snap.MetricsPath
+			}
+			disabled = disabled || snap.MetricsDisabled
+		}
+		if r.URL.Path != path || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if disabled {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // healthz answers 200 while the process is alive.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

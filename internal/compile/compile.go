@@ -52,6 +52,9 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 		Pools:     make(map[string]*upstream.Pool, len(cfg.Pools)),
 		AccessLog: cfg.Logging.AccessLog == nil || *cfg.Logging.AccessLog,
 		Redactor:  obs.NewRedactor(cfg.Logging.RedactedHeaders(), cfg.Logging.RedactQuery),
+
+		MetricsDisabled: cfg.Metrics.Enabled != nil && !*cfg.Metrics.Enabled,
+		MetricsPath:     cfg.Metrics.Path,
 	}
 	var err error
 	if s.TrustedProxies, err = trustedProxies(cfg.Server.TrustedProxies); err != nil {

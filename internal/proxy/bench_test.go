@@ -42,7 +42,7 @@ pools: [{id: p, endpoints: [{address: "@UP@"}]}]
 	var h snapshot.Holder
 	h.Swap(snap)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := &h1.Server{Handler: proxy.NewHandler(&h, nil, nil, nil)}
+	srv := &h1.Server{Handler: proxy.NewHandler(&h, proxy.Options{})}
 	go srv.Serve(ln)
 	defer srv.Close()
 

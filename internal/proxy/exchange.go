@@ -146,6 +146,10 @@ type countingBody struct {
 	rc    io.ReadCloser
 	n     int64
 	limit int64 // 0 = none
+	// err is the first error reading the client's body other than EOF: a
+	// malformed chunked body or a client gone mid-upload. It tells a
+	// client fault from an upstream one when the round trip then fails.
+	err error
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
@@ -156,6 +160,9 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	if b.limit > 0 && b.n > b.limit {
 		return n, errBodyTooLarge
+	}
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
 	}
 	return n, err
 }

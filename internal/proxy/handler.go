@@ -29,6 +29,7 @@ type Handler struct {
 	accessLog *obs.AccessLog // nil: no access log
 	metrics   *obs.Metrics   // nil: no metrics
 	logger    *slog.Logger
+	h2Limits  Limits
 
 	// idPrefix and idSeq make request ids unique without a random read
 	// per request: a per-process random prefix and a counter.
@@ -36,16 +37,37 @@ type Handler struct {
 	idSeq    atomic.Uint64
 }
 
+// Options are a Handler's optional collaborators. The zero value logs
+// nothing, records no metrics and enforces no HTTP/2 limits.
+type Options struct {
+	// AccessLog receives one record per request; nil writes none.
+	AccessLog *obs.AccessLog
+	// Metrics records per-route and per-endpoint instruments; nil none.
+	Metrics *obs.Metrics
+	// Logger is for the proxy's own messages; nil discards them.
+	Logger *slog.Logger
+	// H2Limits are enforced on HTTP/2 requests, which never pass through
+	// the HTTP/1 parser that enforces them for HTTP/1.
+	H2Limits Limits
+}
+
+// Limits are the request-size limits of config section server.
+type Limits struct {
+	// MaxURLBytes caps the request target; 0 means no limit.
+	MaxURLBytes int
+	// MaxHeaderCount caps the number of header fields; 0 means no limit.
+	MaxHeaderCount int
+}
+
 // NewHandler returns a Handler serving the snapshots published in h.
-// accessLog and metrics may be nil. logger may be nil (discard).
-func NewHandler(h *snapshot.Holder, accessLog *obs.AccessLog, metrics *obs.Metrics, logger *slog.Logger) *Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func NewHandler(h *snapshot.Holder, o Options) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	var b [6]byte
 	rand.Read(b[:])
-	return &Handler{snapshots: h, accessLog: accessLog, metrics: metrics, logger: logger,
-		idPrefix: hex.EncodeToString(b[:])}
+	return &Handler{snapshots: h, accessLog: o.AccessLog, metrics: o.Metrics, logger: o.Logger,
+		h2Limits: o.H2Limits, idPrefix: hex.EncodeToString(b[:])}
 }
 
 // ServeHTTP implements http.Handler.
@@ -73,6 +95,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve matches and runs the route. Split from ServeHTTP so every early
 // return still reaches finish.
 func (h *Handler) serve(w *responseWriter, r *http.Request, x *exchange) {
+	if r.ProtoMajor == 2 {
+		if c := h.h2Limits.check(r); c != "" {
+			x.fail(w, c)
+			return
+		}
+	}
 	// The router wants the path as sent (escaped): decoding first would
 	// make %2F indistinguishable from a segment separator.
 	res := x.snap.Router.Match(r.Host, r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header)
@@ -108,6 +136,23 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, x *exchange) {
 		}
 	}
 	route.Handler.ServeHTTP(w, r)
+}
+
+// check enforces the limits on an HTTP/2 request.
+func (l Limits) check(r *http.Request) Category {
+	if l.MaxURLBytes > 0 && len(r.RequestURI) > l.MaxURLBytes {
+		return ErrURITooLong
+	}
+	if l.MaxHeaderCount > 0 {
+		n := 0
+		for _, vv := range r.Header {
+			n += len(vv)
+		}
+		if n > l.MaxHeaderCount {
+			return ErrHeaderTooLarge
+		}
+	}
+	return ""
 }
 
 // fail answers with a proxy-generated error.

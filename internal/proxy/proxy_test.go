@@ -38,7 +38,7 @@ func newProxy(t testing.TB, cfgYAML, upstreamAddr string) string {
 	}
 	var h snapshot.Holder
 	h.Swap(snap)
-	front := httptest.NewServer(proxy.NewHandler(&h, nil, nil, nil))
+	front := httptest.NewServer(proxy.NewHandler(&h, proxy.Options{}))
 	t.Cleanup(front.Close)
 	return front.URL
 }

@@ -49,6 +49,11 @@ type Snapshot struct {
 	// Redactor decides what never reaches a log line. Nil redacts only the
 	// always-secret headers.
 	Redactor *obs.Redactor
+	// MetricsDisabled turns the metrics endpoint off (404).
+	MetricsDisabled bool
+	// MetricsPath is where the admin (or metrics) listener serves metrics;
+	// "" means "/metrics".
+	MetricsPath string
 }
 
 // Route is one compiled route. Immutable once published.

@@ -285,7 +285,8 @@ func TestForwardFraming(t *testing.T) {
 	})
 	p := startProxy(t, fmt.Sprintf(`routes:
   - {id: eof, path: /eof, pool: eof}
-  - {id: rest, pool: framing}
+  - {id: postonly, path: /postonly, methods: [POST], pool: framing}
+  - {id: rest, path_regex: '^/(head|204|304|chunked)$', pool: framing}
 pools:
   - {id: eof, endpoints: [{address: %s}]}
   - {id: framing, endpoints: [{address: %s}]}
@@ -306,12 +307,25 @@ pools:
 		wantBodyLen  int
 	}{
 		{http.MethodHead, "/head", 200, 1234, "", 0},
+		{http.MethodHead, "/postonly", 405, -1, "", 0}, // a proxy error without a body
 		{http.MethodGet, "/204", 204, -1, "", 0},
 		{http.MethodGet, "/304", 304, -1, "", 0},
 		{http.MethodGet, "/chunked", 200, -1, "chunk-0;chunk-1;chunk-2;", 24},
 		{http.MethodGet, "/head", 200, 1234, "", 1234},
 		{http.MethodGet, "/eof", 200, -1, "close-delimited body", 20},
 	}
+	t.Run("HTTP/1.0 client gets no chunked encoding", func(t *testing.T) {
+		res := rawRoundTrip(t, p.data, "GET /chunked HTTP/1.0\r\n\r\n")
+		if res.resp.StatusCode != http.StatusOK || string(res.body) != "chunk-0;chunk-1;chunk-2;" || res.bodyEr != nil {
+			t.Errorf("HTTP/1.0 GET /chunked = %d %q (%v), want 200 %q", res.resp.StatusCode, res.body, res.bodyEr, "chunk-0;chunk-1;chunk-2;")
+		}
+		if te := res.resp.TransferEncoding; len(te) > 0 {
+			t.Errorf("HTTP/1.0 response has Transfer-Encoding %v, want none (HTTP/1.0 has no chunked coding)", te)
+		}
+		if !res.closed && res.resp.ContentLength < 0 {
+			t.Errorf("HTTP/1.0 response without Content-Length left the connection open, want it closed to end the body")
+		}
+	})
 	for i, tc := range tests {
 		req, _ := http.NewRequest(tc.method, "http://framing.test"+tc.path, nil)
 		if _, err := fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: framing.test\r\n\r\n", tc.method, tc.path); err != nil {
@@ -385,5 +399,103 @@ func TestForwardUpstreamClosesAfterResponse(t *testing.T) {
 				resp.Header.Get("X-Proxy-Error"), method)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestForwardPipelining writes three requests at once on one connection
+// and expects three responses in order.
+func TestForwardPipelining(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t, "pipe")
+	p := startProxy(t, oneRoute(up.addr, ""))
+	conn, err := net.Dial("tcp", p.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	paths := []string{"/one", "/two?x=2", "/three"}
+	var reqs strings.Builder
+	for i, path := range paths {
+		fmt.Fprintf(&reqs, "POST %s HTTP/1.1\r\nHost: pipe.test\r\nContent-Length: 1\r\n\r\n%d", path, i)
+	}
+	if _, err := io.WriteString(conn, reqs.String()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	for i, path := range paths {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("response %d = %d, want 200", i, resp.StatusCode)
+		}
+		rep := decodeEcho(t, b)
+		if rep.URI != path || rep.Body != fmt.Sprint(i) {
+			t.Errorf("response %d answers %s body %q, want %s body %q", i, rep.URI, rep.Body, path, fmt.Sprint(i))
+		}
+	}
+}
+
+// TestClientCancelPropagates checks a client that goes away cancels the
+// upstream request, both while waiting for the response and mid-upload.
+func TestClientCancelPropagates(t *testing.T) {
+	t.Parallel()
+	type event struct {
+		path string
+		err  error
+	}
+	events := make(chan event, 4)
+	started := make(chan string, 4)
+	up := newUpstream(t, "cancel", func(w http.ResponseWriter, r *http.Request) {
+		started <- r.URL.Path
+		switch r.URL.Path {
+		case "/wait":
+			select {
+			case <-r.Context().Done():
+				events <- event{r.URL.Path, r.Context().Err()}
+			case <-time.After(10 * time.Second):
+				events <- event{r.URL.Path, nil}
+			}
+		case "/upload":
+			_, err := io.Copy(io.Discard, r.Body)
+			events <- event{r.URL.Path, err}
+		}
+	})
+	p := startProxy(t, oneRoute(up.addr, ""))
+	tests := []struct {
+		path, req string
+	}{
+		{"/wait", "GET /wait HTTP/1.1\r\nHost: c.test\r\n\r\n"},
+		{"/upload", "POST /upload HTTP/1.1\r\nHost: c.test\r\nContent-Length: 1048576\r\n\r\n" + strings.Repeat("u", 10000)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			conn, err := net.Dial("tcp", p.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(conn, tc.req)
+			select {
+			case got := <-started:
+				if got != tc.path {
+					t.Fatalf("upstream started %s, want %s", got, tc.path)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("upstream never got the request")
+			}
+			time.Sleep(100 * time.Millisecond)
+			conn.Close()
+			select {
+			case ev := <-events:
+				if ev.err == nil {
+					t.Errorf("upstream %s finished normally, want it cancelled", ev.path)
+				}
+			case <-time.After(2 * time.Second):
+				t.Errorf("upstream %s still running 2s after the client went away, want it cancelled", tc.path)
+			}
+		})
 	}
 }

@@ -27,7 +27,7 @@ import (
 
 // h2cProxy starts a grpc-go server (health + reflection), an HTTP/1 echo
 // upstream and a proxy with server.h2c in front of both.
-func h2cProxy(t *testing.T) (*proxyServer, *health.Server) {
+func h2cProxy(t *testing.T, server string) (*proxyServer, *health.Server) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,7 +44,7 @@ func h2cProxy(t *testing.T) (*proxyServer, *health.Server) {
 		wg.Wait()
 	})
 	h1 := newEcho(t, "h1")
-	p := startProxy(t, fmt.Sprintf(`server: {h2c: true}
+	p := startProxy(t, fmt.Sprintf(`server: {h2c: true%s}
 routes:
   - {id: health, path_prefix: /grpc.health.v1.Health, pool: grpc}
   - {id: reflection, path_prefix: /grpc.reflection.v1.ServerReflection, pool: grpc}
@@ -55,13 +55,13 @@ pools:
     endpoints: [{address: %s}]
   - id: h1
     endpoints: [{address: %s}]
-%s`, lis.Addr(), h1.addr, fastShutdown))
+%s`, server, lis.Addr(), h1.addr, fastShutdown))
 	return p, hs
 }
 
 func TestGRPC(t *testing.T) {
 	t.Parallel()
-	p, hs := h2cProxy(t)
+	p, hs := h2cProxy(t, "")
 	hs.SetServingStatus("keel.test", healthpb.HealthCheckResponse_NOT_SERVING)
 
 	cc, err := grpc.NewClient("passthrough:///"+p.data, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -92,6 +92,36 @@ func TestGRPC(t *testing.T) {
 			if err == nil && resp.GetStatus() != tc.wantStatus {
 				t.Errorf("Check(%q) = %v, want %v", tc.service, resp.GetStatus(), tc.wantStatus)
 			}
+		}
+	})
+
+	t.Run("concurrent unary", func(t *testing.T) {
+		const n = 100
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "keel.test"})
+				if err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+					err = fmt.Errorf("status %v, want NOT_SERVING", resp.GetStatus())
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		failed := 0
+		var first error
+		for err := range errs {
+			if err != nil {
+				failed++
+				if first == nil {
+					first = err
+				}
+			}
+		}
+		if failed > 0 {
+			t.Errorf("%d of %d concurrent Check calls failed, want 0; first: %v", failed, n, first)
 		}
 	})
 
@@ -170,7 +200,7 @@ func TestGRPC(t *testing.T) {
 // the proxy, which forwards them to an HTTP/1 upstream.
 func TestH2CPriorKnowledge(t *testing.T) {
 	t.Parallel()
-	p, _ := h2cProxy(t)
+	p, _ := h2cProxy(t, ", max_url_bytes: 1KB, max_header_count: 20, max_header_bytes: 4KB")
 	tr := &http2.Transport{
 		AllowHTTP: true,
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
@@ -181,13 +211,23 @@ func TestH2CPriorKnowledge(t *testing.T) {
 	t.Cleanup(tr.CloseIdleConnections)
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 
+	manyHeaders := http.Header{}
+	for i := range 25 {
+		manyHeaders.Set(fmt.Sprintf("X-H%d", i), "v")
+	}
 	tests := []struct {
 		name, method, target, body string
+		header                     http.Header
 		wantStatus                 int
+		wantCategory               string
 	}{
-		{"get", http.MethodGet, "/plain/x?q=1", "", http.StatusOK},
-		{"post", http.MethodPost, "/plain/upload", "h2c body", http.StatusOK},
-		{"no route", http.MethodGet, "/nothing", "", http.StatusNotFound},
+		{name: "get", method: http.MethodGet, target: "/plain/x?q=1", wantStatus: http.StatusOK},
+		{name: "post", method: http.MethodPost, target: "/plain/upload", body: "h2c body", wantStatus: http.StatusOK},
+		{name: "no route", method: http.MethodGet, target: "/nothing", wantStatus: http.StatusNotFound, wantCategory: "no_route"},
+		{name: "URL over max_url_bytes", method: http.MethodGet, target: "/plain/" + strings.Repeat("u", 2000),
+			wantStatus: http.StatusRequestURITooLong, wantCategory: "uri_too_long"},
+		{name: "more headers than max_header_count", method: http.MethodGet, target: "/plain/h", header: manyHeaders,
+			wantStatus: http.StatusRequestHeaderFieldsTooLarge, wantCategory: "header_too_large"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,12 +235,12 @@ func TestH2CPriorKnowledge(t *testing.T) {
 			if tc.body != "" {
 				body = strings.NewReader(tc.body)
 			}
-			resp, b := do(t, c, tc.method, p.url(tc.target), "", nil, body)
+			resp, b := do(t, c, tc.method, p.url(tc.target), "", tc.header, body)
 			if resp.ProtoMajor != 2 {
 				t.Errorf("response proto = %s, want HTTP/2", resp.Proto)
 			}
-			if tc.wantStatus != http.StatusOK {
-				checkProxyError(t, resp, b, tc.wantStatus, "no_route")
+			if tc.wantCategory != "" {
+				checkProxyError(t, resp, b, tc.wantStatus, tc.wantCategory)
 				return
 			}
 			if resp.StatusCode != http.StatusOK {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -66,8 +67,13 @@ type conn struct {
 	trailerKeys []string
 }
 
-// exchange holds one request's per-request state in a single allocation.
+// exchange holds one request's state in a single allocation: the request
+// handed to the handler, its URL and field values, the response writer,
+// the body and the context. A handler that keeps the request keeps it all.
 type exchange struct {
+	req  http.Request
+	url  url.URL
+	vals [16]string
 	w    response
 	body body
 	ctx  reqContext
@@ -151,7 +157,8 @@ func (c *conn) serveOne(ctx context.Context, first bool) outcome {
 	if !c.awaitRequest(first) {
 		return closeNow
 	}
-	var h head
+	ex := new(exchange)
+	h := head{urlBuf: &ex.url, vals: ex.vals[:]}
 	err := c.p.readHead(c.bufr, &h)
 	c.p.release()
 	if err != nil {
@@ -164,7 +171,7 @@ func (c *conn) serveOne(ctx context.Context, first bool) outcome {
 	// Body reads have no server deadline: the handler (the proxy's
 	// policy timeouts) bounds them, or http.ResponseController does.
 	_ = c.rwc.SetReadDeadline(time.Time{})
-	return c.handle(ctx, &h)
+	return c.handle(ctx, ex, &h)
 }
 
 // awaitRequest waits for the first byte of a request and marks the
@@ -200,14 +207,14 @@ func deadline(d time.Duration) time.Time {
 }
 
 // handle runs the handler for a parsed head and completes the response.
-func (c *conn) handle(ctx context.Context, h *head) outcome {
+func (c *conn) handle(ctx context.Context, ex *exchange, h *head) outcome {
 	s := c.s
-	ex := new(exchange)
 	hasBody := h.contentLength != 0
 	gen := c.cr.begin(!hasBody)
 	rctx, cancel := context.WithCancel(ctx)
 	ex.ctx.Context, ex.ctx.cr, ex.ctx.gen = rctx, &c.cr, gen
-	r := c.newRequest(h, &ex.ctx)
+	c.newRequest(&ex.req, h, &ex.ctx)
+	r := &ex.req
 	var b *body
 	if hasBody {
 		b = &ex.body
@@ -246,10 +253,11 @@ func (c *conn) handle(ctx context.Context, h *head) outcome {
 	return keepGoing
 }
 
-// newRequest builds the handler's *http.Request the way net/http's server
-// does. WithContext is the only way to set the context from outside
-// net/http; it costs the one allocation of the request.
-func (c *conn) newRequest(h *head, ctx context.Context) *http.Request {
+// newRequest fills dst the way net/http's server fills a request.
+// WithContext is the only way to set the context from outside net/http;
+// it is inlined and its copy is dereferenced at once, so the compiler
+// keeps that copy on the stack.
+func (c *conn) newRequest(dst *http.Request, h *head, ctx context.Context) {
 	req := http.Request{
 		Method:        h.method,
 		URL:           h.url,
@@ -268,7 +276,7 @@ func (c *conn) newRequest(h *head, ctx context.Context) *http.Request {
 	if h.chunked {
 		req.TransferEncoding = []string{"chunked"}
 	}
-	return req.WithContext(ctx)
+	*dst = *req.WithContext(ctx)
 }
 
 // runHandler calls the handler, recovering a panic like net/http: logged

@@ -18,16 +18,30 @@ var aLongTimeAgo = time.Unix(1, 0)
 // background read owns it; the server's own sequencing makes it impossible.
 var errConcurrentRead = errors.New("h1: read while a background read is pending")
 
+// watchDelay is how long a request must have been watched before its
+// background read starts. Parking a goroutine on the socket and aborting
+// it costs several scheduler round trips, more than the rest of a small
+// request (and a timer per request costs netpoller wake-ups); requests
+// that finish sooner never pay it, and a departed client is still noticed
+// within about two watchDelays. The Server's watcher goroutine starts the
+// overdue reads.
+const watchDelay = 5 * time.Millisecond
+
 // connReader is the io.Reader under a connection's bufio.Reader.
 //
 // While a handler runs and the request body has been fully read, a
 // one-byte background read on the socket notices a client that goes away
 // and cancels the request context, as net/http's server does; a proxy
 // needs this to stop upstream work for departed clients. The read starts
-// only once somebody watches the context (calls Done on it), so handlers
-// that never look at their context do not pay for it.
+// only once somebody watches the context (calls Done on it) and
+// watchDelay has passed, so handlers that never look at their context,
+// and short requests, do not pay for it.
 type connReader struct {
 	c *conn
+	// since is when the current request became eligible for a background
+	// read (watched, body done), in Unix nanoseconds; 0 when not eligible.
+	// The Server's watcher reads it without taking mu.
+	since atomic.Int64
 
 	mu      sync.Mutex // guards the fields below
 	cond    sync.Cond  // signalled when inRead becomes false; L is &mu
@@ -79,9 +93,24 @@ func (cr *connReader) bodyEOF(gen uint64) {
 }
 
 func (cr *connReader) maybeStartLocked() {
-	if !cr.watched || !cr.bodyDone || cr.finished || cr.inRead || cr.hasByte {
+	if !cr.watched || !cr.bodyDone || cr.finished || cr.inRead || cr.hasByte || cr.since.Load() != 0 {
 		return
 	}
+	cr.since.Store(time.Now().UnixNano())
+}
+
+// startIfDue starts the background read when the request has been
+// eligible since before cutoff. The Server's watcher calls it.
+func (cr *connReader) startIfDue(cutoff int64) {
+	if since := cr.since.Load(); since == 0 || since > cutoff {
+		return
+	}
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if cr.since.Load() == 0 || cr.finished || cr.inRead || cr.hasByte {
+		return
+	}
+	cr.since.Store(0)
 	cr.inRead = true
 	// Owner: the connection. Stop: stop() aborts it with a past read
 	// deadline. Waiter: stop() waits on cond until inRead is false.
@@ -111,6 +140,7 @@ func (cr *connReader) backgroundRead() {
 func (cr *connReader) stop() {
 	cr.mu.Lock()
 	cr.finished = true
+	cr.since.Store(0)
 	if cr.inRead {
 		cr.aborted = true
 		_ = cr.c.rwc.SetReadDeadline(aLongTimeAgo)

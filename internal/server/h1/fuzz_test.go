@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strconv"
 	"testing"
 )
@@ -31,7 +33,7 @@ func FuzzReadRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var h head
+		h := head{urlBuf: new(url.URL), vals: make([]string, 4)}
 		p := newTestParser()
 		p.maxHeaderBytes, p.maxHeaderCount, p.maxURLBytes = 4096, 50, 1024
 		in := bytes.NewReader(data)
@@ -40,6 +42,13 @@ func FuzzReadRequest(f *testing.F) {
 			return
 		}
 		checkFraming(t, &h)
+		if h.url == h.urlBuf {
+			// The allocation-free origin-form path must agree with net/url.
+			want, err := url.ParseRequestURI(h.target)
+			if err != nil || !reflect.DeepEqual(h.url, want) {
+				t.Fatalf("originForm(%q) = %#v, net/url %#v, %v", h.target, h.url, want, err)
+			}
+		}
 
 		b, _ := newTestBody(nil, 16, &h)
 		b.c.bufr = br

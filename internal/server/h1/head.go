@@ -198,6 +198,14 @@ func (h *head) parseRequestLine(line string, maxURL int) error {
 	if len(target) > maxURL {
 		return errURITooLong
 	}
+	if target == "" {
+		return badRequest("empty request-target")
+	}
+	for i := 0; i < len(target); i++ {
+		if byteClass[target[i]]&classTarget == 0 {
+			return badRequest("invalid request-target")
+		}
+	}
 	if h.urlBuf != nil && originForm(target, h.urlBuf) {
 		h.url = h.urlBuf
 		return nil
@@ -231,18 +239,10 @@ func originForm(target string, u *url.URL) bool {
 	return true
 }
 
-// parseTarget parses the request-target in one of the four forms of
-// RFC 9112 section 3.2. Authority-form is accepted for CONNECT only and
+// parseTarget parses a non-empty request-target free of invalid bytes in
+// one of the four forms of RFC 9112 section 3.2. Authority-form is accepted for CONNECT only and
 // asterisk-form for OPTIONS only; the URL then looks like net/http's.
 func parseTarget(method, target string) (*url.URL, error) {
-	if target == "" {
-		return nil, badRequest("empty request-target")
-	}
-	for i := 0; i < len(target); i++ {
-		if byteClass[target[i]]&classTarget == 0 {
-			return nil, badRequest("invalid request-target")
-		}
-	}
 	switch {
 	case target[0] == '/':
 		u, err := url.ParseRequestURI(target)

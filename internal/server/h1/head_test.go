@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -131,5 +133,32 @@ func TestCanonicalKeyAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { canonicalKey(name) }); n != 0 {
 			t.Errorf("canonicalKey(%q) allocates %v times, want 0", name, n)
 		}
+	}
+}
+
+func TestOriginFormMatchesNetURL(t *testing.T) {
+	targets := []string{
+		"/", "/a/b/c", "/a?b=c&d=e", "/a?", "/a??", "/?", "/a?b?c", "//x/y", "/a:b@c;d=e,f+g$h&i~j",
+		"/a%20b", "/a!b", "/a*b", "/(x)", "/a'b", "/caf\xc3\xa9", "/a[b]", "/a|b", "/a^b", "/a{b}",
+		"/a\\b", "/a\"b", "/a<b>", "/a`b", "/%2F", "/a?%zz", "/a?x=%41#",
+	}
+	for _, target := range targets {
+		want, err := url.ParseRequestURI(target)
+		if err != nil {
+			t.Fatalf("ParseRequestURI(%q): %v", target, err)
+		}
+		var got url.URL
+		if !originForm(target, &got) {
+			continue // the slow path is url.ParseRequestURI itself
+		}
+		if !reflect.DeepEqual(&got, want) {
+			t.Errorf("originForm(%q) = %#v, want %#v", target, got, *want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		var u url.URL
+		originForm("/api/v1/items?id=42", &u)
+	}); n != 0 {
+		t.Errorf("originForm allocates %v times, want 0", n)
 	}
 }

@@ -288,8 +288,7 @@ func (w *response) writeBody(p []byte, s string) error {
 		return nil
 	}
 	if w.chunked {
-		var tmp [20]byte
-		_, _ = bw.Write(append(strconv.AppendUint(tmp[:0], uint64(n), 16), '\r', '\n'))
+		_, _ = bw.Write(append(strconv.AppendUint(bw.AvailableBuffer(), uint64(n), 16), '\r', '\n'))
 	}
 	var err error
 	if p != nil {
@@ -354,31 +353,35 @@ func (w *response) decideFraming(final, drainClose bool) {
 	}
 }
 
+// writeHead writes the response head. It appends to the writer's free
+// buffer (AvailableBuffer), the allocation-free way to format into a
+// bufio.Writer; Write copies nothing when it is that buffer.
 func (w *response) writeHead() {
 	c := w.c
 	bw := c.bw
-	var tmp [64]byte
-	_, _ = bw.Write(appendStatusLine(tmp[:0], w.minor, w.status))
-	_, _ = bw.Write(c.hdrBuf)
+	b := appendStatusLine(bw.AvailableBuffer(), w.minor, w.status)
+	b = append(b, c.hdrBuf...)
 	if w.contentLength >= 0 {
-		_, _ = bw.Write(strconv.AppendInt(append(tmp[:0], "Content-Length: "...), w.contentLength, 10))
-		_, _ = bw.WriteString("\r\n")
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, w.contentLength, 10)
+		b = append(b, "\r\n"...)
 	}
 	if w.chunked {
-		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	switch {
 	case w.closeAfter && w.status != http.StatusSwitchingProtocols:
-		_, _ = bw.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	case len(w.connValues) > 0:
-		_, _ = bw.Write(appendField(tmp[:0], "Connection", w.connValues))
+		b = appendField(b, "Connection", w.connValues)
 	case w.keepAlive10:
-		_, _ = bw.WriteString("Connection: keep-alive\r\n")
+		b = append(b, "Connection: keep-alive\r\n"...)
 	}
 	if !w.hasDate {
-		_, _ = bw.Write(c.s.date.field(time.Now()))
+		b = append(b, c.s.date.field(time.Now())...)
 	}
-	_, _ = bw.WriteString("\r\n")
+	b = append(b, "\r\n"...)
+	_, _ = bw.Write(b)
 }
 
 // finalize completes the response after the handler returned: the head

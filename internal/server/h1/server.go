@@ -117,6 +117,9 @@ type Server struct {
 	inShutdown        atomic.Bool
 	disableKeepAlives atomic.Bool
 
+	watchOnce sync.Once
+	watcher   sync.WaitGroup // the watch goroutine, see watch
+
 	readers sync.Pool // *bufio.Reader of readBufferSize
 	writers sync.Pool // *bufio.Writer of writeBufferSize
 	date    dateCache
@@ -177,6 +180,27 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// watch starts the background reads of requests watched for longer than
+// watchDelay (see connReader). One goroutine scanning every watchDelay
+// costs far less than a timer or a goroutine per request.
+func (s *Server) watch() {
+	defer s.watcher.Done()
+	t := time.NewTicker(watchDelay)
+	defer t.Stop()
+	for now := range t.C {
+		cutoff := now.Add(-watchDelay).UnixNano()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.cr.startIfDue(cutoff)
+		}
+		last := s.inShutdown.Load() && len(s.conns) == 0
+		s.mu.Unlock()
+		if last {
+			return
+		}
+	}
+}
+
 func temporary(err error) bool {
 	var t interface{ Temporary() bool }
 	return errors.As(err, &t) && t.Temporary()
@@ -217,6 +241,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if s.closeIdle() {
+			s.watcher.Wait() // it ends within a tick once no connection is left
 			return err
 		}
 		select {
@@ -300,6 +325,13 @@ func (s *Server) trackListener(l *net.Listener) bool {
 		s.listeners = make(map[*net.Listener]struct{})
 	}
 	s.listeners[l] = struct{}{}
+	// Started under mu, so that Add happens before Shutdown's Wait.
+	s.watchOnce.Do(func() {
+		s.watcher.Add(1)
+		// Owner: the Server. Stop: it returns once the server is shut
+		// down and has no connections left. Waiter: Shutdown.
+		go s.watch()
+	})
 	return true
 }
 
