@@ -6,6 +6,7 @@ import (
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/proxy"
+	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/snapshot"
 )
 
@@ -29,6 +30,7 @@ func route(rc *config.Route, s *snapshot.Snapshot, policies map[string]*snapshot
 		Pool:           r.Pool,
 		RewritePrefix:  r.RewritePrefix,
 		HasRewrite:     r.HasRewrite,
+		RewriteFrom:    rewriteFrom(rc),
 		TrustedProxies: s.TrustedProxies,
 		Via:            Via,
 		NeedClientIP:   needsClientIP,
@@ -44,4 +46,14 @@ func policy(pc *config.Policy) *snapshot.Policy {
 		BodySizeLimit: pc.BodySizeLimit.Bytes(),
 		RequireTLS:    pc.RequireTLS,
 	}
+}
+
+// rewriteFrom is the part of the path rewrite.path_prefix replaces on
+// routes that match no prefix: the whole exact path, or the leading "/" of
+// a route with no path matcher. Prefix routes use the matched prefix.
+func rewriteFrom(rc *config.Route) string {
+	if rc.Path != "" {
+		return router.Normalize(rc.Path)
+	}
+	return "/"
 }

@@ -23,6 +23,10 @@ type Forwarder struct {
 	// RewritePrefix replaces the matched path_prefix when HasRewrite.
 	RewritePrefix string
 	HasRewrite    bool
+	// RewriteFrom is what RewritePrefix replaces on routes without a
+	// path_prefix: the exact path of a `path` route, "/" for a route with
+	// no path matcher. Prefix routes replace the prefix that matched.
+	RewriteFrom string
 	// TrustedProxies are the peers whose X-Forwarded-* headers are kept and
 	// appended to. Empty trusts no one.
 	TrustedProxies []netip.Prefix
@@ -101,8 +105,12 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // inbound and outbound requests apart).
 func (f *Forwarder) outgoing(r *http.Request, ep *upstream.Endpoint, matchedPrefix, upgrade string, peer netip.Addr, trusted bool) *http.Request {
 	u := &url.URL{Scheme: ep.Scheme(), Host: ep.Address(), RawQuery: r.URL.RawQuery}
-	if f.HasRewrite && matchedPrefix != "" {
-		u.Path = rewritePath(router.Normalize(r.URL.EscapedPath()), matchedPrefix, f.RewritePrefix)
+	if f.HasRewrite {
+		from := matchedPrefix
+		if from == "" {
+			from = f.RewriteFrom
+		}
+		u.Path = rewritePath(router.Normalize(r.URL.EscapedPath()), from, f.RewritePrefix)
 		// The rewritten path is already in escaped form.
 		if p, err := url.PathUnescape(u.Path); err == nil {
 			u.RawPath, u.Path = u.Path, p

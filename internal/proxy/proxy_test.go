@@ -281,3 +281,33 @@ func TestProxyWebSocketUpgrade(t *testing.T) {
 		t.Errorf("tunnel read = %q, %v; want echo:ping", line, err)
 	}
 }
+
+func TestProxyRewriteForms(t *testing.T) {
+	var got string
+	up := upstreamServer(t, func(w http.ResponseWriter, r *http.Request) { got = r.URL.RequestURI() })
+	url := newProxy(t, `
+routes:
+  - {id: exact, path: /login, pool: p, rewrite: {path_prefix: /auth/login}}
+  - {id: prefix, path_prefix: /api/, pool: p, rewrite: {path_prefix: /v2}}
+  - {id: all, pool: p, rewrite: {path_prefix: /site/}}
+pools:
+  - {id: p, endpoints: [{address: "@UP@"}]}
+`, up)
+	tests := []struct{ in, want string }{
+		{"/login?x=1", "/auth/login?x=1"},
+		{"/api/users", "/v2/users"},
+		{"/api", "/v2"},
+		{"/index.html", "/site/index.html"},
+		{"/", "/site/"},
+	}
+	for _, tt := range tests {
+		resp, err := http.Get(url + tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got != tt.want {
+			t.Errorf("GET %s reached upstream as %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -49,7 +49,8 @@ type conn struct {
 
 	cr   connReader
 	bufr *bufio.Reader
-	bw   *bufio.Writer
+	wb   *writeBufs    // nil while idle; bw and pre come from it
+	bw   *bufio.Writer // nil while idle
 	p    parser
 
 	// Write side, used by whichever goroutine writes the response.
@@ -61,7 +62,7 @@ type conn struct {
 
 	// Reused for every response on the connection.
 	respHeader  http.Header
-	pre         []byte // held-back body, see response.write
+	pre         []byte // held-back body, see response.write; nil while idle
 	hdrBuf      []byte
 	keys        []string
 	trailerKeys []string
@@ -86,7 +87,6 @@ func (s *Server) newConn(rw net.Conn) *conn {
 		acceptedAt:  time.Now(),
 		slowTimeout: s.slowClientTimeout(),
 		respHeader:  make(http.Header),
-		pre:         make([]byte, 0, preBufferSize),
 		p: parser{
 			maxHeaderBytes: s.maxHeaderBytes(),
 			maxHeaderCount: s.maxHeaderCount(),
@@ -108,7 +108,7 @@ func (c *conn) serve(ctx context.Context) {
 	defer c.cancel()
 	c.cr.init(c)
 	c.bufr = s.getReader(&c.cr)
-	c.bw = s.getWriter(connWriter{c})
+	s.acquireWrite(c)
 
 	if d := s.readHeaderTimeout(); d > 0 {
 		_ = c.rwc.SetReadDeadline(c.acceptedAt.Add(d))
@@ -139,17 +139,17 @@ func (c *conn) finish(o outcome) {
 	case closeLinger:
 		c.lingerClose()
 	case closeNow:
-		if c.werr == nil {
+		if c.bw != nil && c.werr == nil {
 			_ = c.bw.Flush() // whatever part of a response was committed
 		}
 		_ = c.rwc.Close()
 	case handedOff:
 		// The hijacker owns the conn and the bufio.Reader.
-		c.s.putWriter(c.bw)
+		c.s.releaseWrite(c)
 		return
 	}
 	c.s.putReader(c.bufr)
-	c.s.putWriter(c.bw)
+	c.s.releaseWrite(c)
 }
 
 // serveOne reads one request and serves it.
@@ -189,6 +189,9 @@ func (c *conn) awaitRequest(first bool) bool {
 		if _, err := c.bufr.Peek(1); err != nil {
 			return false
 		}
+	}
+	if c.wb == nil {
+		s.acquireWrite(c)
 	}
 	if !c.state.CompareAndSwap(from, stateActive) {
 		return false // Shutdown or Close took the connection
@@ -247,7 +250,13 @@ func (c *conn) handle(ctx context.Context, ex *exchange, h *head) outcome {
 	if b != nil {
 		keep = b.finish(keep, s.readHeaderTimeout()) && keep
 	}
-	if !keep || !c.state.CompareAndSwap(stateActive, stateIdle) || s.shuttingDown() {
+	if !keep {
+		return closeLinger
+	}
+	if c.bufr.Buffered() == 0 {
+		s.releaseWrite(c) // flushed: idle connections hold no write buffers
+	}
+	if !c.state.CompareAndSwap(stateActive, stateIdle) || s.shuttingDown() {
 		return closeLinger
 	}
 	return keepGoing
@@ -329,13 +338,16 @@ func (c *conn) writeReject(re *reqError) {
 // client reads it.
 func (c *conn) lingerClose() {
 	c.state.CompareAndSwap(stateActive, stateIdle) // let Shutdown cut the linger short
+	if c.wb == nil {
+		c.s.acquireWrite(c) // for its buffer
+	}
 	if c.werr == nil {
 		_ = c.bw.Flush()
 	}
 	cw, ok := c.rwc.(interface{ CloseWrite() error })
 	if ok && c.werr == nil && cw.CloseWrite() == nil {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTimeout))
-		buf := c.pre[:cap(c.pre)]
+		buf := c.pre[:cap(c.pre)] // free now: any response is flushed
 		for n := 0; n < lingerMaxBytes; {
 			m, err := c.rwc.Read(buf)
 			n += m
@@ -378,5 +390,5 @@ func (c *conn) serveH2C() {
 	c.s.H2C(c.rwc, c.bufr)
 	_ = c.rwc.Close()
 	// The reader was handed over and may still be referenced: not pooled.
-	c.s.putWriter(c.bw)
+	c.s.releaseWrite(c)
 }

@@ -48,8 +48,14 @@
 //     reading the body while writing the response always works (HTTP/1
 //     full duplex); EnableFullDuplex only reports success.
 //   - The background read that cancels the request context when the
-//     client disconnects starts when someone first calls Done on the
-//     context (and the body is fully read), not for every request.
+//     client disconnects (net/http's backgroundRead) starts only for a
+//     request whose context is being watched (Done was called), whose
+//     body is fully read, and which has been running for 5-10ms; a
+//     departed client is noticed that much later, and short requests
+//     never pay for the read.
+//   - OPTIONS * reaches the handler (net/http answers it itself), and
+//     empty lines before a request line are skipped (RFC 9112 2.2; net/http
+//     answers 400).
 //   - A CONNECT request in authority-form is passed to the handler with
 //     URL.Host set, like net/http; the handler decides (405 or tunnel by
 //     Hijack).

@@ -121,7 +121,7 @@ type Server struct {
 	watcher   sync.WaitGroup // the watch goroutine, see watch
 
 	readers sync.Pool // *bufio.Reader of readBufferSize
-	writers sync.Pool // *bufio.Writer of writeBufferSize
+	writers sync.Pool // *writeBufs
 	date    dateCache
 }
 
@@ -421,17 +421,36 @@ func (s *Server) putReader(br *bufio.Reader) {
 	s.readers.Put(br)
 }
 
-func (s *Server) getWriter(w io.Writer) *bufio.Writer {
-	if bw, ok := s.writers.Get().(*bufio.Writer); ok {
-		bw.Reset(w)
-		return bw
-	}
-	return bufio.NewWriterSize(w, writeBufferSize)
+// writeBufs are a connection's response buffers. They are pooled and held
+// only while a request is being served, so an idle kept-alive connection
+// holds just its read buffer.
+type writeBufs struct {
+	bw  *bufio.Writer
+	pre []byte // see conn.pre
 }
 
-func (s *Server) putWriter(bw *bufio.Writer) {
-	bw.Reset(nil)
-	s.writers.Put(bw)
+// acquireWrite gives c its response buffers.
+func (s *Server) acquireWrite(c *conn) {
+	wb, ok := s.writers.Get().(*writeBufs)
+	if !ok {
+		wb = &writeBufs{
+			bw:  bufio.NewWriterSize(nil, writeBufferSize),
+			pre: make([]byte, 0, preBufferSize),
+		}
+	}
+	wb.bw.Reset(connWriter{c})
+	c.wb, c.bw, c.pre = wb, wb.bw, wb.pre[:0]
+}
+
+// releaseWrite takes c's response buffers back; they must be flushed.
+func (s *Server) releaseWrite(c *conn) {
+	wb := c.wb
+	if wb == nil {
+		return
+	}
+	wb.bw.Reset(nil)
+	c.wb, c.bw, c.pre = nil, nil, nil
+	s.writers.Put(wb)
 }
 
 func (s *Server) maxHeaderBytes() int { return orInt(s.MaxHeaderBytes, DefaultMaxHeaderBytes) }
