@@ -10,18 +10,19 @@ import (
 // package may import. Imports point down only; the data plane never sees
 // config parsing; data-plane parts do not import each other.
 var allowedImports = map[string][]string{
-	"obs":       {},
-	"config":    {},
-	"router":    {},
-	"upstream":  {"obs"},
-	"snapshot":  {"obs", "router", "upstream"},
-	"proxy":     {"obs", "router", "snapshot", "upstream"},
-	"server/h1": {"obs"},
-	"compile":   {"config", "obs", "proxy", "router", "snapshot", "upstream"},
-	"control":   {"compile", "config", "obs", "proxy", "router", "snapshot", "upstream"},
-	"provider":  {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
-	"admin":     {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
-	"proxytest": {"*"},
+	"obs":               {},
+	"config":            {},
+	"router":            {},
+	"upstream":          {"obs", "upstream/h1client"},
+	"upstream/h1client": {},
+	"snapshot":          {"obs", "router", "upstream"},
+	"proxy":             {"obs", "router", "snapshot", "upstream"},
+	"server/h1":         {"obs"},
+	"compile":           {"config", "obs", "proxy", "router", "snapshot", "upstream"},
+	"control":           {"compile", "config", "obs", "proxy", "router", "snapshot", "upstream"},
+	"provider":          {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
+	"admin":             {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
+	"proxytest":         {"*"},
 }
 
 const modPrefix = "github.com/keelproxy/keel/internal/"

@@ -76,7 +76,11 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	if err != nil {
 		return err
 	}
-	data := newDataServer(handler, srvCfg, logger)
+	data, err := newDataServer(handler, srvCfg, logger)
+	if err != nil {
+		dataLn.Close()
+		return err
+	}
 
 	var draining atomic.Bool
 	var adminLn, metricsLn net.Listener

@@ -50,7 +50,7 @@ func shutdownSettings(cfg *config.Config) shutdown {
 // newDataServer builds the plaintext data-plane server: our strict, lean
 // HTTP/1.1 server, handing HTTP/2 prior-knowledge connections to the
 // x/net/http2 server when server.h2c is on.
-func newDataServer(h http.Handler, s config.Server, logger *slog.Logger) *h1.Server {
+func newDataServer(h http.Handler, s config.Server, logger *slog.Logger) (*h1.Server, error) {
 	srv := &h1.Server{
 		Handler:           h,
 		MaxHeaderBytes:    int(s.MaxHeaderBytes.Bytes()),
@@ -62,9 +62,11 @@ func newDataServer(h http.Handler, s config.Server, logger *slog.Logger) *h1.Ser
 		ErrorLog:          logger,
 	}
 	if s.H2C {
-		srv.H2C = newH2CHandler(h, s)
+		if err := enableH2C(srv, h, s); err != nil {
+			return nil, err
+		}
 	}
-	return srv
+	return srv, nil
 }
 
 // reloadOnSIGHUP re-reads the config file on SIGHUP until ctx is done.

@@ -216,7 +216,9 @@ func startProxyFull(t testing.TB, env, pre []string, cfgPath string, extra ...st
 	t.Helper()
 	proxySlots <- struct{}{}
 	t.Cleanup(func() { <-proxySlots })
-	admin := newClient(t, 5*time.Second)
+	// Generous: under -race with other test packages running, a loaded
+	// proxy on two cores can take seconds to answer the admin listener.
+	admin := newClient(t, 30*time.Second)
 	for attempt := 0; ; attempt++ {
 		data, adm := freeAddr(t), freeAddr(t)
 		args := append(append([]string(nil), pre...), "-http-addr", data, "-admin-addr", adm)

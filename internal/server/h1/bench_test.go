@@ -186,7 +186,8 @@ func BenchmarkReadHead(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		r.Reset(benchRequest)
 		br.Reset(r)
-		var h head
+		ex := new(exchange) // as the server does: URL and values live in it
+		h := head{urlBuf: &ex.url, vals: ex.vals[:]}
 		if err := p.readHead(br, &h); err != nil {
 			b.Fatal(err)
 		}

@@ -358,7 +358,7 @@ func (b *body) finish(keep bool, drainTimeout time.Duration) bool {
 		// Another goroutine (say a transport still copying the body
 		// upstream) is inside Read, perhaps blocked on the client.
 		// Unblock it; the connection cannot be reused.
-		_ = b.c.rwc.SetReadDeadline(aLongTimeAgo)
+		_ = b.c.rwc.SetReadDeadline(aLongTimeAgo())
 		b.mu.Lock()
 		b.done = true
 		b.mu.Unlock()

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// aLongTimeAgo is a deadline in the past: setting it makes a blocked Read
-// return at once, which is how a background read is aborted.
-var aLongTimeAgo = time.Unix(1, 0)
+// aLongTimeAgo returns a deadline in the past: setting it makes a blocked
+// Read return at once, which is how a background read is aborted.
+func aLongTimeAgo() time.Time { return time.Unix(1, 0) }
 
 // errConcurrentRead is returned if the connection is read while the
 // background read owns it; the server's own sequencing makes it impossible.
@@ -77,7 +77,7 @@ func (cr *connReader) watch(gen uint64) {
 	cr.mu.Lock()
 	if gen == cr.gen {
 		cr.watched = true
-		cr.maybeStartLocked()
+		cr.markEligibleLocked()
 	}
 	cr.mu.Unlock()
 }
@@ -87,16 +87,19 @@ func (cr *connReader) bodyEOF(gen uint64) {
 	cr.mu.Lock()
 	if gen == cr.gen {
 		cr.bodyDone = true
-		cr.maybeStartLocked()
+		cr.markEligibleLocked()
 	}
 	cr.mu.Unlock()
 }
 
-func (cr *connReader) maybeStartLocked() {
+// markEligibleLocked notes when the request became eligible for a
+// background read; the watcher starts it watchDelay later.
+func (cr *connReader) markEligibleLocked() {
 	if !cr.watched || !cr.bodyDone || cr.finished || cr.inRead || cr.hasByte || cr.since.Load() != 0 {
 		return
 	}
 	cr.since.Store(time.Now().UnixNano())
+	cr.c.s.wakeWatcher()
 }
 
 // startIfDue starts the background read when the request has been
@@ -143,7 +146,7 @@ func (cr *connReader) stop() {
 	cr.since.Store(0)
 	if cr.inRead {
 		cr.aborted = true
-		_ = cr.c.rwc.SetReadDeadline(aLongTimeAgo)
+		_ = cr.c.rwc.SetReadDeadline(aLongTimeAgo())
 		for cr.inRead {
 			cr.cond.Wait()
 		}
@@ -226,7 +229,11 @@ func (c *conn) armWriteDeadline() {
 	if !user.IsZero() && (d.IsZero() || user.Before(d)) {
 		d = user
 	}
-	if !c.forceArm && user.IsZero() && !c.armed.IsZero() && !d.IsZero() && d.Sub(c.armed) < slow/32 {
+	// Keep the armed deadline when it is at most slow/32 earlier than
+	// wanted; never when it is later (a handler's deadline of an earlier
+	// request may have pushed it out).
+	if diff := d.Sub(c.armed); !c.forceArm && user.IsZero() && !c.armed.IsZero() && !d.IsZero() &&
+		diff >= 0 && diff < slow/32 {
 		return
 	}
 	c.forceArm = false

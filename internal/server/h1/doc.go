@@ -61,4 +61,11 @@
 //     Hijack).
 //   - 1xx responses are never sent to HTTP/1.0 clients, and a second
 //     100 Continue is dropped (RFC 9110 15.2).
+//   - Request.TLS is always nil: this server is for plaintext listeners.
+//   - http.MaxBytesReader cannot ask this ResponseWriter to close the
+//     connection (net/http's hook is unexported); an unread remainder is
+//     drained up to 256KB or the connection is closed anyway.
+//   - After a final response the connection is half-closed and drained
+//     briefly before closing, which needs a CloseWrite method on the
+//     net.Conn; listener wrappers (PROXY protocol) should keep it.
 package h1

@@ -99,7 +99,7 @@ func checkFraming(t *testing.T, h *head) {
 	if _, ok := h.header["Host"]; ok {
 		t.Fatalf("Host left in the header map")
 	}
-	if h.minor == 1 && !validHost(h.host) {
+	if !validHost(h.host) {
 		t.Fatalf("accepted Host %q", h.host)
 	}
 	_, hasTE := h.header["Transfer-Encoding"]

@@ -346,6 +346,9 @@ func (h *head) interpret() error {
 	if h.host == "" && len(hosts) == 1 {
 		h.host = hosts[0]
 	}
+	if !validHost(h.host) {
+		return badRequest("invalid host in request-target")
+	}
 	delete(hdr, "Host") // net/http semantics: the host lives in Request.Host
 
 	conn := hdr["Connection"]

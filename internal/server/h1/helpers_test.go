@@ -46,6 +46,7 @@ func listen(t testing.TB) net.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ln.Close() }) // for listeners Serve never took
 	return ln
 }
 

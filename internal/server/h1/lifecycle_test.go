@@ -119,7 +119,9 @@ func TestAcceptRetriesTemporaryErrors(t *testing.T) {
 
 func TestMisuse(t *testing.T) {
 	t.Parallel()
-	if err := (&Server{}).Serve(listen(t)); err == nil || !strings.Contains(err.Error(), "Handler") {
+	ln := listen(t)
+	defer ln.Close()
+	if err := (&Server{}).Serve(ln); err == nil || !strings.Contains(err.Error(), "Handler") {
 		t.Errorf("Serve without Handler = %v, want an error", err)
 	}
 	ts := serve(t, func(w http.ResponseWriter, r *http.Request) {
@@ -173,5 +175,100 @@ func TestIdleConnectionHoldsNoWriteBuffers(t *testing.T) {
 	c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	if _, body := c.response("GET"); body != "ok" {
 		t.Fatalf("after idle: %q", body)
+	}
+}
+
+// deadlineConn records write deadlines.
+type deadlineConn struct {
+	net.Conn
+	calls int
+	last  time.Time
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.calls++
+	d.last = t
+	return nil
+}
+
+func TestArmWriteDeadline(t *testing.T) {
+	dc := &deadlineConn{}
+	c := &conn{rwc: dc, slowTimeout: 32 * time.Second}
+	steps := []struct {
+		name      string
+		do        func()
+		wantCalls int
+		want      func() time.Time // zero: no deadline
+	}{
+		{"first write arms now+slow", func() {}, 1, func() time.Time { return time.Now().Add(32 * time.Second) }},
+		{"next write keeps it", func() {}, 1, func() time.Time { return time.Now().Add(32 * time.Second) }},
+		{"earlier handler deadline wins", func() {
+			c.userWriteDeadline = time.Now().Add(time.Second)
+			c.forceArm = true
+		}, 2, func() time.Time { return time.Now().Add(time.Second) }},
+		{"later handler deadline does not extend", func() {
+			c.userWriteDeadline = time.Now().Add(time.Hour)
+			c.forceArm = true
+		}, 3, func() time.Time { return time.Now().Add(32 * time.Second) }},
+		{"cleared handler deadline", func() {
+			c.userWriteDeadline = time.Time{}
+			c.forceArm = true
+		}, 4, func() time.Time { return time.Now().Add(32 * time.Second) }},
+	}
+	for _, st := range steps {
+		st.do()
+		c.armWriteDeadline()
+		if dc.calls != st.wantCalls {
+			t.Errorf("%s: %d SetWriteDeadline calls, want %d", st.name, dc.calls, st.wantCalls)
+		}
+		if d := dc.last.Sub(st.want()); d > time.Second || d < -2*time.Second {
+			t.Errorf("%s: deadline %v, want about %v", st.name, dc.last, st.want())
+		}
+	}
+	c.slowTimeout = 0
+	c.forceArm = true
+	c.armWriteDeadline()
+	if !dc.last.IsZero() {
+		t.Errorf("no slow timeout and no handler deadline: deadline %v, want none", dc.last)
+	}
+}
+
+// TestIdleWatcherWakes: after a quiet second the watcher stops ticking,
+// and a watched request wakes it, so a departed client is still noticed.
+func TestIdleWatcherWakes(t *testing.T) {
+	t.Parallel()
+	cancelled := make(chan error, 1)
+	entered := make(chan struct{}, 1)
+	ts := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/wait" {
+			return
+		}
+		entered <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.Context().Err()
+		case <-time.After(5 * time.Second):
+			cancelled <- nil
+		}
+	})
+	c := dial(t, ts.addr)
+	c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	c.response("GET")
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.watching.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("watcher still ticking after 5s without watched requests")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.send("GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-entered
+	time.Sleep(20 * time.Millisecond)
+	if !ts.watching.Load() {
+		t.Error("watcher not woken by a watched request")
+	}
+	c.c.Close()
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("context error = %v, want Canceled", err)
 	}
 }

@@ -18,13 +18,20 @@ import (
 // net/http's value, so callers can treat both servers alike.
 var ErrServerClosed = http.ErrServerClosed
 
-// Defaults applied when the corresponding Server field is zero.
+// Defaults applied when the corresponding Server field is zero; the
+// values are SPEC section 3's server defaults.
 const (
-	DefaultMaxHeaderBytes    = 64 << 10
-	DefaultMaxHeaderCount    = 100
-	DefaultMaxURLBytes       = 8 << 10
+	// DefaultMaxHeaderBytes bounds a request head or trailer section.
+	DefaultMaxHeaderBytes = 64 << 10
+	// DefaultMaxHeaderCount bounds the field lines of a head or trailer section.
+	DefaultMaxHeaderCount = 100
+	// DefaultMaxURLBytes bounds the request-target.
+	DefaultMaxURLBytes = 8 << 10
+	// DefaultReadHeaderTimeout bounds reading a request head.
 	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultIdleTimeout       = 60 * time.Second
+	// DefaultIdleTimeout bounds the wait for the next request.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultSlowClientTimeout bounds a response write without progress.
 	DefaultSlowClientTimeout = 30 * time.Second
 )
 
@@ -119,6 +126,8 @@ type Server struct {
 
 	watchOnce sync.Once
 	watcher   sync.WaitGroup // the watch goroutine, see watch
+	watchWake chan struct{}  // wakes an idle watcher; set by watchOnce
+	watching  atomic.Bool    // the watcher is ticking
 
 	readers sync.Pool // *bufio.Reader of readBufferSize
 	writers sync.Pool // *writeBufs
@@ -129,6 +138,12 @@ type Server struct {
 // It blocks until ln fails or the server is shut down, and then returns
 // ErrServerClosed (after Shutdown or Close) or the accept error. Serve
 // closes ln. Temporary accept errors are retried with back-off.
+//
+// The first Serve also starts the Server's one helper goroutine, which
+// starts the background reads of long-running requests (see the package
+// documentation); it ends once the server is shut down (Shutdown or
+// Close) and has no connections left, and a successful Shutdown waits
+// for it. Serve may be called for several listeners at once.
 func (s *Server) Serve(ln net.Listener) error {
 	if s.Handler == nil {
 		return errors.New("h1: Server.Handler is nil")
@@ -180,24 +195,85 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// watchIdleTicks is how many ticks without an eligible request the
+// watcher waits before it stops ticking, so an idle server does not wake
+// up every watchDelay.
+const watchIdleTicks = 200
+
 // watch starts the background reads of requests watched for longer than
 // watchDelay (see connReader). One goroutine scanning every watchDelay
-// costs far less than a timer or a goroutine per request.
-func (s *Server) watch() {
+// costs far less than a timer or a goroutine per request. It stops
+// ticking while no request is eligible and is woken through wake.
+func (s *Server) watch(wake, done <-chan struct{}) {
 	defer s.watcher.Done()
 	t := time.NewTicker(watchDelay)
 	defer t.Stop()
-	for now := range t.C {
-		cutoff := now.Add(-watchDelay).UnixNano()
-		s.mu.Lock()
-		for c := range s.conns {
+	quiet := 0
+	for {
+		select {
+		case <-done:
+			done = nil // shut down: tick until the connections are gone
+			continue
+		case <-wake:
+			quiet = 0
+			continue
+		case now := <-t.C:
+			eligible, last := s.scanWatches(now)
+			if last {
+				return
+			}
+			if quiet++; eligible {
+				quiet = 0
+			}
+			if quiet < watchIdleTicks || done == nil {
+				continue
+			}
+		}
+		// Go idle. A request marked eligible after the Store sees
+		// watching false and wakes us; one marked before it is found
+		// by the scan (both sides use sequentially consistent atomics).
+		s.watching.Store(false)
+		if eligible, _ := s.scanWatches(time.Now()); eligible {
+			s.watching.Store(true)
+			quiet = 0
+			continue
+		}
+		t.Stop()
+		select {
+		case <-wake:
+		case <-done:
+			done = nil
+		}
+		s.watching.Store(true)
+		t.Reset(watchDelay)
+		quiet = 0
+	}
+}
+
+// scanWatches starts the due background reads. It reports whether any
+// request is eligible, and whether the watcher should end (the server is
+// shut down and has no connections).
+func (s *Server) scanWatches(now time.Time) (eligible, last bool) {
+	cutoff := now.Add(-watchDelay).UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.cr.since.Load() != 0 {
+			eligible = true
 			c.cr.startIfDue(cutoff)
 		}
-		last := s.inShutdown.Load() && len(s.conns) == 0
-		s.mu.Unlock()
-		if last {
-			return
-		}
+	}
+	return eligible, s.inShutdown.Load() && len(s.conns) == 0
+}
+
+// wakeWatcher wakes an idle watcher; a request just became eligible.
+func (s *Server) wakeWatcher() {
+	if s.watching.Load() {
+		return
+	}
+	select {
+	case s.watchWake <- struct{}{}:
+	default:
 	}
 }
 
@@ -328,9 +404,14 @@ func (s *Server) trackListener(l *net.Listener) bool {
 	// Started under mu, so that Add happens before Shutdown's Wait.
 	s.watchOnce.Do(func() {
 		s.watcher.Add(1)
+		s.watchWake = make(chan struct{}, 1)
+		s.watching.Store(true)
+		if s.done == nil {
+			s.done = make(chan struct{})
+		}
 		// Owner: the Server. Stop: it returns once the server is shut
 		// down and has no connections left. Waiter: Shutdown.
-		go s.watch()
+		go s.watch(s.watchWake, s.done)
 	})
 	return true
 }
