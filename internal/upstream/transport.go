@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keelproxy/keel/internal/upstream/h1client"
 )
 
 // DialError wraps a failure to open a TCP connection to an endpoint. It is
@@ -38,8 +40,15 @@ func (e *DialError) Unwrap() error { return e.Err }
 // TransportConfig.
 const (
 	tcpKeepAlive          = 30 * time.Second
-	ioBufferSize          = 32 << 10
 	expectContinueTimeout = time.Second
+	// h2BufferSize sizes net/http's buffers for h2c connections.
+	h2BufferSize = 32 << 10
+	// h1ReadBufferSize holds a whole response head, large cookies and
+	// policies included, in one read; body reads of a proxy's 32KB copy
+	// buffer bypass it. Requests need less: a head, or a small body sent
+	// with it (h1client streams larger bodies through pooled buffers).
+	h1ReadBufferSize  = 8 << 10
+	h1WriteBufferSize = 4 << 10
 	// h2PingAfter sends an HTTP/2 PING on a connection silent this long, and
 	// h2PingTimeout closes it when the PING goes unanswered, so a dead peer
 	// behind a NAT or load balancer is noticed instead of hanging streams.
@@ -47,23 +56,106 @@ const (
 	h2PingTimeout = 15 * time.Second
 )
 
-// transport is the http.RoundTripper of one endpoint. It wraps a private
-// *http.Transport, which always dials the endpoint's address, and tracks
-// enough to drain it: the round trips in flight and the raw connections it
-// opened. Once released, idle connections are closed at once and busy ones
-// as soon as the last round trip using the transport ends, so requests
-// started on an old snapshot finish while no keep-alive connection to a
-// removed endpoint lingers. Safe for concurrent use.
+// transport is the http.RoundTripper of one endpoint. It always dials the
+// endpoint's address, whatever the request URL says, and wraps dial
+// failures in *DialError. Once released it drains: idle connections close
+// at once and busy ones when their round trips end, so requests started on
+// an old snapshot finish while no keep-alive connection to a removed
+// endpoint lingers. Safe for concurrent use.
+//
+// HTTP/1.1 goes through h1client, which pools and drains per connection
+// itself. h2c goes through net/http, which multiplexes requests over a
+// connection it owns, so h2cTransport tracks round trips and connections
+// to know when a drained connection may be closed.
 type transport struct {
-	base    *http.Transport
-	dialer  net.Dialer
 	address string
-
-	// active counts round trips from RoundTrip's entry until their response
-	// body is closed or read to the end (or RoundTrip failed).
-	active atomic.Int64
+	dialer  net.Dialer
 	// draining is set once by release and never cleared.
 	draining atomic.Bool
+
+	// Exactly one of h1 and h2c is set, by protocol.
+	h1  *h1client.Transport
+	h2c *h2cTransport
+}
+
+// newTransport builds the transport for an endpoint at address (already
+// normalised) speaking proto with the defaulted settings cfg. It starts no
+// goroutines: connections appear on first use.
+func newTransport(address string, proto Protocol, cfg TransportConfig) *transport {
+	t := &transport{
+		address: address,
+		dialer:  net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: tcpKeepAlive},
+	}
+	if proto == H2C {
+		t.h2c = newH2CTransport(t, cfg)
+		return t
+	}
+	t.h1 = &h1client.Transport{
+		Address:               address,
+		Dial:                  t.dial,
+		MaxIdle:               cfg.MaxIdlePerEndpoint,
+		IdleTimeout:           cfg.IdleTimeout,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: expectContinueTimeout,
+		ReadBufferSize:        h1ReadBufferSize,
+		WriteBufferSize:       h1WriteBufferSize,
+	}
+	return t
+}
+
+// dial opens a connection to the endpoint. It ignores the address derived
+// from the request URL: a per-endpoint transport must never reach anything
+// but its endpoint.
+func (t *transport) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	c, err := t.dialer.DialContext(ctx, network, t.address)
+	if err != nil {
+		return nil, &DialError{Address: t.address, Err: err}
+	}
+	return c, nil
+}
+
+// RoundTrip sends req to the endpoint. The response body must be closed (or
+// read to EOF) as with any RoundTripper; that is what ends the round trip
+// for pooling and draining.
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.h1 != nil {
+		return t.h1.RoundTrip(req)
+	}
+	return t.h2c.roundTrip(req)
+}
+
+// release starts draining: idle connections close now, busy ones once
+// their round trips end. Idempotent.
+func (t *transport) release() {
+	if t.draining.Swap(true) {
+		return
+	}
+	if t.h1 != nil {
+		t.h1.Drain()
+		return
+	}
+	t.h2c.release()
+}
+
+// openConns returns how many connections the transport holds open, for tests
+// and status output.
+func (t *transport) openConns() int {
+	if t.h1 != nil {
+		return t.h1.OpenConns()
+	}
+	return t.h2c.openConns()
+}
+
+// h2cTransport wraps a private *http.Transport speaking HTTP/2 with prior
+// knowledge, and tracks enough to drain it: the round trips in flight and
+// the raw connections it opened.
+type h2cTransport struct {
+	t    *transport
+	base *http.Transport
+
+	// active counts round trips from roundTrip's entry until their response
+	// body is closed or read to the end (or roundTrip failed).
+	active atomic.Int64
 
 	// mu guards conns, and orders connection registration against the
 	// drain so that no connection dialed during release escapes it.
@@ -71,32 +163,19 @@ type transport struct {
 	conns map[*trackedConn]struct{}
 }
 
-// newTransport builds the transport for an endpoint at address (already
-// normalised) speaking proto with the defaulted settings cfg. It starts no
-// goroutines: connections, and their goroutines, appear on first use.
-func newTransport(address string, proto Protocol, cfg TransportConfig) *transport {
-	t := &transport{
-		address: address,
-		dialer:  net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: tcpKeepAlive},
-		conns:   make(map[*trackedConn]struct{}),
-	}
+func newH2CTransport(t *transport, cfg TransportConfig) *h2cTransport {
+	h := &h2cTransport{t: t, conns: make(map[*trackedConn]struct{})}
+	// net/http speaks HTTP/2 with prior knowledge to http:// URLs when
+	// UnencryptedHTTP2 is the only protocol; x/net's h2c package is
+	// deprecated in its favour. Unlike x/net's http2.Transport it honours
+	// ResponseHeaderTimeout.
 	var protocols http.Protocols
-	var h2 *http.HTTP2Config
-	if proto == H2C {
-		// net/http speaks HTTP/2 with prior knowledge to http:// URLs when
-		// UnencryptedHTTP2 is the only protocol; x/net's h2c package is
-		// deprecated in its favour. Unlike x/net's http2.Transport it honours
-		// ResponseHeaderTimeout.
-		protocols.SetUnencryptedHTTP2(true)
-		h2 = &http.HTTP2Config{SendPingTimeout: h2PingAfter, PingTimeout: h2PingTimeout}
-	} else {
-		protocols.SetHTTP1(true)
-	}
-	t.base = &http.Transport{
+	protocols.SetUnencryptedHTTP2(true)
+	h.base = &http.Transport{
 		// A proxy never follows the environment's HTTP_PROXY to reach its
 		// own backends.
 		Proxy:       nil,
-		DialContext: t.dial,
+		DialContext: h.dial,
 		// Compression is the client's business: an Accept-Encoding added
 		// here would make the transport decompress bodies behind the
 		// client's back and drop Content-Length.
@@ -106,145 +185,118 @@ func newTransport(address string, proto Protocol, cfg TransportConfig) *transpor
 		IdleConnTimeout:       cfg.IdleTimeout,
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
 		ExpectContinueTimeout: expectContinueTimeout,
-		ForceAttemptHTTP2:     false,
-		ReadBufferSize:        ioBufferSize,
-		WriteBufferSize:       ioBufferSize,
+		ReadBufferSize:        h2BufferSize,
+		WriteBufferSize:       h2BufferSize,
 		Protocols:             &protocols,
-		HTTP2:                 h2,
+		HTTP2:                 &http.HTTP2Config{SendPingTimeout: h2PingAfter, PingTimeout: h2PingTimeout},
 	}
-	return t
+	return h
 }
 
-// dial opens a connection to the endpoint. It ignores the address derived
-// from the request URL: a per-endpoint transport must never reach anything
-// but its endpoint, whatever the caller put in the URL.
-func (t *transport) dial(ctx context.Context, network, _ string) (net.Conn, error) {
-	c, err := t.dialer.DialContext(ctx, network, t.address)
+// dial opens and registers a connection.
+func (h *h2cTransport) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := h.t.dial(ctx, network, addr)
 	if err != nil {
-		return nil, &DialError{Address: t.address, Err: err}
+		return nil, err
 	}
-	tc := &trackedConn{Conn: c, t: t}
-	t.mu.Lock()
+	tc := &trackedConn{Conn: c, h: h}
+	h.mu.Lock()
 	// A dial that completes after the drain finished (a background dial
 	// whose request was served by another connection) would otherwise
 	// park an idle connection nobody closes until IdleTimeout.
-	if t.draining.Load() && t.active.Load() == 0 {
-		t.mu.Unlock()
+	if h.t.draining.Load() && h.active.Load() == 0 {
+		h.mu.Unlock()
 		c.Close()
 		return tc, nil
 	}
-	t.conns[tc] = struct{}{}
-	t.mu.Unlock()
+	h.conns[tc] = struct{}{}
+	h.mu.Unlock()
 	return tc, nil
 }
 
-// RoundTrip sends req to the endpoint. The response body must be closed (or
-// read to EOF) as with any RoundTripper; that is what ends the round trip
-// for draining.
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.active.Add(1)
-	if t.draining.Load() && !req.Close {
+func (h *h2cTransport) roundTrip(req *http.Request) (*http.Response, error) {
+	h.active.Add(1)
+	if h.t.draining.Load() && !req.Close {
 		// The request picked this endpoint from a snapshot that has since
-		// been replaced; ask for the connection to be closed after it
-		// instead of returning it to a pool that is being emptied. The
+		// been replaced; ask net/http not to reuse its connection. The
 		// shallow copy leaves the caller's request untouched.
 		req = req.WithContext(req.Context())
 		req.Close = true
 	}
-	resp, err := t.base.RoundTrip(req)
+	resp, err := h.base.RoundTrip(req)
 	if err != nil {
-		t.finish()
+		h.finish()
 		return nil, err
 	}
-	switch b := resp.Body.(type) {
-	case nil:
-		t.finish()
-	case io.ReadWriteCloser:
-		// 101 Switching Protocols: the body is the upgraded connection.
-		// Keep it writable, and count it in flight until closed since the
-		// peer closing its half says nothing about ours.
-		resp.Body = &upgradedBody{trackedBody: trackedBody{rc: b, t: t}, w: b}
-	default:
-		if b == http.NoBody {
-			// The connection went back to the pool already; callers often
-			// do not close an empty body.
-			t.finish()
-			break
-		}
-		resp.Body = &trackedBody{rc: b, t: t, endOnError: true}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		// Callers often do not close an empty body.
+		h.finish()
+		return resp, nil
 	}
+	resp.Body = &trackedBody{rc: resp.Body, h: h}
 	return resp, nil
 }
 
 // finish ends one round trip and, while draining, closes what it can.
-func (t *transport) finish() {
-	n := t.active.Add(-1)
-	if !t.draining.Load() {
+func (h *h2cTransport) finish() {
+	n := h.active.Add(-1)
+	if !h.t.draining.Load() {
 		return
 	}
-	// The connection of the round trip that just ended may not be back in
-	// the idle pool yet (net/http returns it from another goroutine), so
-	// this can miss it; closeQuiet below or a later finish catches it.
-	t.base.CloseIdleConnections()
+	h.base.CloseIdleConnections()
 	if n == 0 {
-		t.closeQuiet()
+		h.closeQuiet()
 	}
 }
 
-// release starts draining: idle connections close now, busy ones once no
-// round trip is in flight. Idempotent.
-func (t *transport) release() {
-	if t.draining.Swap(true) {
-		return
-	}
-	t.base.CloseIdleConnections()
-	t.closeQuiet()
+// release closes idle connections now and the rest once no round trip is
+// in flight.
+func (h *h2cTransport) release() {
+	h.base.CloseIdleConnections()
+	h.closeQuiet()
 }
 
-// closeQuiet closes every connection of the transport when no round trip is
-// in flight. The transport notices the closed connections and discards them.
-func (t *transport) closeQuiet() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.active.Load() != 0 {
+// closeQuiet closes every connection when no round trip is in flight. The
+// http.Transport notices the closed connections and discards them.
+func (h *h2cTransport) closeQuiet() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.active.Load() != 0 {
 		return
 	}
-	for c := range t.conns {
-		delete(t.conns, c)
+	for c := range h.conns {
+		delete(h.conns, c)
 		c.Conn.Close()
 	}
 }
 
-// openConns returns how many connections the transport holds open, for tests
-// and status output.
-func (t *transport) openConns() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
+func (h *h2cTransport) openConns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
 }
 
-// trackedConn is a connection registered with its transport until closed.
+// trackedConn is an h2c connection registered with its transport until
+// closed.
 type trackedConn struct {
 	net.Conn
-	t *transport
+	h *h2cTransport
 }
 
 // Close unregisters and closes the connection. Closing twice is harmless:
 // the second close reports the net package's error.
 func (c *trackedConn) Close() error {
-	c.t.mu.Lock()
-	delete(c.t.conns, c)
-	c.t.mu.Unlock()
+	c.h.mu.Lock()
+	delete(c.h.conns, c)
+	c.h.mu.Unlock()
 	return c.Conn.Close()
 }
 
-// trackedBody ends its round trip on Close, or, when endOnError is set, on
-// the first read error (EOF included), which is when net/http returns the
-// connection to its pool.
+// trackedBody ends its round trip on Close or on the first read error (EOF
+// included), which is when net/http is done with the stream.
 type trackedBody struct {
-	rc         io.ReadCloser
-	t          *transport
-	endOnError bool
+	rc io.ReadCloser
+	h  *h2cTransport
 	// ended makes the end count once: Close may race a Read from another
 	// goroutine, and callers may Close after EOF.
 	ended atomic.Bool
@@ -253,7 +305,7 @@ type trackedBody struct {
 // Read reads from the upstream response body.
 func (b *trackedBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err != nil && b.endOnError {
+	if err != nil {
 		b.end()
 	}
 	return n, err
@@ -268,25 +320,13 @@ func (b *trackedBody) Close() error {
 
 func (b *trackedBody) end() {
 	if b.ended.CompareAndSwap(false, true) {
-		b.t.finish()
+		b.h.finish()
 	}
 }
 
-// upgradedBody is the body of a 101 response: the upgraded connection,
-// readable and writable (what httputil.ReverseProxy-style upgrade handling
-// asserts with resp.Body.(io.ReadWriteCloser)).
-type upgradedBody struct {
-	trackedBody
-	w io.Writer
-}
-
-// Write writes to the upgraded connection.
-func (b *upgradedBody) Write(p []byte) (int, error) { return b.w.Write(p) }
-
 // Interface guards.
 var (
-	_ http.RoundTripper  = (*transport)(nil)
-	_ io.ReadWriteCloser = (*upgradedBody)(nil)
-	_ net.Conn           = (*trackedConn)(nil)
-	_ error              = (*DialError)(nil)
+	_ http.RoundTripper = (*transport)(nil)
+	_ net.Conn          = (*trackedConn)(nil)
+	_ error             = (*DialError)(nil)
 )

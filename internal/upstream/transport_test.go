@@ -117,39 +117,61 @@ func TestResponseHeaderTimeout(t *testing.T) {
 }
 
 // TestTransportHygiene checks what reaches the upstream: no Accept-Encoding
-// added, no environment proxy, and always the endpoint's own address.
+// or User-Agent added, no environment proxy, and always the endpoint's own
+// address; and the settings each protocol's transport gets.
 func TestTransportHygiene(t *testing.T) {
 	t.Setenv("HTTP_PROXY", "http://127.0.0.1:1")
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, r.Host+" ae="+r.Header.Get("Accept-Encoding"))
-	}))
-	t.Cleanup(ts.Close)
-	s := newTestState(t, nil)
-	e := endpointFor(t, s, ts.Listener.Addr().String(), HTTP1, TransportConfig{})
-	req, _ := http.NewRequest(http.MethodGet, "http://unrelated.invalid/", nil)
-	resp, err := e.Transport().RoundTrip(req)
-	if err != nil {
-		t.Fatalf("RoundTrip with an unrelated URL host: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if got, want := string(body), "unrelated.invalid ae="; got != want {
-		t.Errorf("upstream saw %q, want %q", got, want)
-	}
-
-	base := e.rt.base
-	if base.Proxy != nil || !base.DisableCompression || base.MaxIdleConnsPerHost != DefaultMaxIdlePerEndpoint ||
-		base.MaxIdleConns != 0 || base.IdleConnTimeout != DefaultIdleTimeout || base.ForceAttemptHTTP2 ||
-		base.ReadBufferSize != 32<<10 || base.WriteBufferSize != 32<<10 || base.ExpectContinueTimeout != time.Second {
-		t.Errorf("http.Transport settings = %+v, want the documented ones", base)
-	}
-	if e.rt.dialer.Timeout != DefaultDialTimeout || e.rt.dialer.KeepAlive != 30*time.Second {
-		t.Errorf("dialer = %+v, want 1s timeout and 30s keep-alive", e.rt.dialer)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Host+" ae="+r.Header.Get("Accept-Encoding")+" ua="+r.Header.Get("User-Agent"))
+	})
+	h1 := httptest.NewServer(h)
+	t.Cleanup(h1.Close)
+	h2 := h2cServer(t, h)
+	for _, tt := range []struct {
+		proto Protocol
+		addr  string
+	}{{HTTP1, h1.Listener.Addr().String()}, {H2C, h2.Listener.Addr().String()}} {
+		s := newTestState(t, nil)
+		e := endpointFor(t, s, tt.addr, tt.proto, TransportConfig{})
+		req, _ := http.NewRequest(http.MethodGet, "http://unrelated.invalid/", nil)
+		resp, err := e.Transport().RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%v: RoundTrip with an unrelated URL host: %v", tt.proto, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := "unrelated.invalid ae= ua="
+		if tt.proto == H2C {
+			// net/http's HTTP/2 client adds its own User-Agent.
+			want += "Go-http-client/2.0"
+		}
+		if got := string(body); got != want {
+			t.Errorf("%v: upstream saw %q, want %q", tt.proto, got, want)
+		}
+		if e.rt.dialer.Timeout != DefaultDialTimeout || e.rt.dialer.KeepAlive != 30*time.Second {
+			t.Errorf("%v: dialer = %+v, want 1s timeout and 30s keep-alive", tt.proto, e.rt.dialer)
+		}
+		if tt.proto == HTTP1 {
+			c := e.rt.h1
+			if e.rt.h2c != nil || c.Address != tt.addr || c.MaxIdle != DefaultMaxIdlePerEndpoint ||
+				c.IdleTimeout != DefaultIdleTimeout || c.ResponseHeaderTimeout != 0 || c.ExpectContinueTimeout != time.Second ||
+				c.ReadBufferSize != 8<<10 || c.WriteBufferSize != 4<<10 {
+				t.Errorf("h1client.Transport settings = %+v, want the documented ones", c)
+			}
+			continue
+		}
+		base := e.rt.h2c.base
+		if e.rt.h1 != nil || base.Proxy != nil || !base.DisableCompression || base.MaxIdleConnsPerHost != DefaultMaxIdlePerEndpoint ||
+			base.MaxIdleConns != 0 || base.IdleConnTimeout != DefaultIdleTimeout || base.ForceAttemptHTTP2 ||
+			base.ReadBufferSize != 32<<10 || base.WriteBufferSize != 32<<10 || base.ExpectContinueTimeout != time.Second {
+			t.Errorf("http.Transport settings = %+v, want the documented ones", base)
+		}
 	}
 }
 
 // TestUpgradeBody: a 101 response body stays an io.ReadWriteCloser through
-// the endpoint transport, for WebSocket proxying.
+// the endpoint transport, for WebSocket proxying, and its connection stays
+// open (and out of the pool) until closed.
 func TestUpgradeBody(t *testing.T) {
 	t.Parallel()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -178,8 +200,8 @@ func TestUpgradeBody(t *testing.T) {
 	if resp.StatusCode != http.StatusSwitchingProtocols || !ok {
 		t.Fatalf("upgrade response = %d with body %T, want 101 with an io.ReadWriteCloser", resp.StatusCode, resp.Body)
 	}
-	if e.rt.active.Load() != 1 {
-		t.Errorf("upgraded connection in flight = %d, want 1 until closed", e.rt.active.Load())
+	if n, idle := e.rt.openConns(), e.rt.h1.IdleConns(); n != 1 || idle != 0 {
+		t.Errorf("upgraded connection: open %d idle %d, want 1 and 0 until closed", n, idle)
 	}
 	if _, err := io.WriteString(rwc, "hi\n"); err != nil {
 		t.Fatal(err)
@@ -189,29 +211,31 @@ func TestUpgradeBody(t *testing.T) {
 		t.Errorf("upgraded echo = %q, %v; want %q", got, err, "echo hi\n")
 	}
 	rwc.Close()
-	if e.rt.active.Load() != 0 {
-		t.Errorf("after Close in flight = %d, want 0", e.rt.active.Load())
+	if n := e.rt.openConns(); n != 0 {
+		t.Errorf("after Close open connections = %d, want 0", n)
 	}
 }
 
-// TestActiveCount: the round-trip count that drives draining ends on body
-// close, on EOF, on RoundTrip errors, and for bodiless responses.
-func TestActiveCount(t *testing.T) {
+// TestRoundTripEnd: a round trip ends, for pooling (HTTP/1.1) or the
+// in-flight count that drives draining (h2c), on body close, on EOF, on
+// RoundTrip errors, and for bodiless responses.
+func TestRoundTripEnd(t *testing.T) {
 	t.Parallel()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/empty" {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		_, _ = io.WriteString(w, "body")
-	}))
-	t.Cleanup(ts.Close)
-	s := newTestState(t, nil)
-	e := endpointFor(t, s, ts.Listener.Addr().String(), HTTP1, TransportConfig{})
+	})
+	h1 := httptest.NewServer(h)
+	t.Cleanup(h1.Close)
+	h2 := h2cServer(t, h)
 	tests := []struct {
-		name string
-		path string
-		use  func(*http.Response)
+		name   string
+		path   string
+		use    func(*http.Response)
+		h1Only bool
 	}{
 		{name: "closed unread", path: "/", use: func(r *http.Response) { r.Body.Close() }},
 		{name: "read to EOF, not closed", path: "/", use: func(r *http.Response) { _, _ = io.ReadAll(r.Body) }},
@@ -220,25 +244,45 @@ func TestActiveCount(t *testing.T) {
 			r.Body.Close()
 			r.Body.Close()
 		}},
-		{name: "no body, not closed", path: "/empty", use: func(*http.Response) {}},
+		{name: "no body, closed", path: "/empty", use: func(r *http.Response) { r.Body.Close() }},
+		// net/http's HTTP/2 client returns an empty body of its own, not
+		// http.NoBody, so only HTTP/1.1 can end this round trip unclosed.
+		{name: "no body, not closed", path: "/empty", use: func(*http.Response) {}, h1Only: true},
 	}
-	for _, tt := range tests {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+e.Address()+tt.path, nil)
-		resp, err := e.Transport().RoundTrip(req)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
+	for _, srv := range []struct {
+		proto Protocol
+		addr  string
+	}{{HTTP1, h1.Listener.Addr().String()}, {H2C, h2.Listener.Addr().String()}} {
+		s := newTestState(t, nil)
+		e := endpointFor(t, s, srv.addr, srv.proto, TransportConfig{})
+		// ended reports whether no round trip is in progress.
+		ended := func() bool {
+			if srv.proto == HTTP1 {
+				return e.rt.h1.IdleConns() == 1 && e.rt.openConns() == 1
+			}
+			return e.rt.h2c.active.Load() == 0
 		}
-		tt.use(resp)
-		if got := e.rt.active.Load(); got != 0 {
-			t.Errorf("%s: active round trips = %d, want 0", tt.name, got)
+		for _, tt := range tests {
+			if tt.h1Only && srv.proto != HTTP1 {
+				continue
+			}
+			req, _ := http.NewRequest(http.MethodGet, "http://"+e.Address()+tt.path, nil)
+			resp, err := e.Transport().RoundTrip(req)
+			if err != nil {
+				t.Fatalf("%v %s: %v", srv.proto, tt.name, err)
+			}
+			tt.use(resp)
+			if !ended() {
+				t.Errorf("%v %s: round trip still in progress", srv.proto, tt.name)
+			}
 		}
-	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+e.Address()+"/", nil)
-	req.Header.Set("Bad\nHeader", "x") // rejected by the transport before sending
-	if _, err := e.Transport().RoundTrip(req); err == nil {
-		t.Fatal("RoundTrip with an invalid header succeeded, want an error")
-	}
-	if got := e.rt.active.Load(); got != 0 {
-		t.Errorf("after a failed RoundTrip active = %d, want 0", got)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+e.Address()+"/", nil)
+		req.Header.Set("Bad\nHeader", "x") // rejected by the transport before sending
+		if _, err := e.Transport().RoundTrip(req); err == nil {
+			t.Fatalf("%v: RoundTrip with an invalid header succeeded, want an error", srv.proto)
+		}
+		if srv.proto == H2C && e.rt.h2c.active.Load() != 0 {
+			t.Errorf("h2c: after a failed RoundTrip active = %d, want 0", e.rt.h2c.active.Load())
+		}
 	}
 }

@@ -27,10 +27,10 @@ const (
 	chunkTrailer        // last chunk seen, expecting the trailer section
 )
 
-// maxDrain bounds what Close discards to keep a connection reusable. Only
-// bytes already buffered are discarded, so Close never waits on the
-// network; the bound documents the intent (a remainder worth a new
-// connection's handshake) rather than limiting a read buffer.
+// maxDrain bounds what Close discards to keep a connection reusable: a
+// remainder up to this size is cheaper to skip than a new connection's
+// handshake. Only bytes already buffered are discarded, so Close never
+// waits on the network.
 const maxDrain = 64 << 10
 
 // body is a response body. It reads from the connection's buffered reader
@@ -41,6 +41,11 @@ const maxDrain = 64 << 10
 // call Close long after the connection moved on. Read and Close may be
 // called concurrently (Close interrupts a blocked Read); concurrent Reads
 // are serialised.
+//
+// Close interrupts a Read by expiring the connection's read deadline. The
+// rstate handshake makes sure it only ever does so to a connection that
+// cannot have gone back to the pool: a Read that finds it was interrupted
+// never pools its connection.
 type body struct {
 	br   *bufio.Reader
 	pc   *conn // nil when parsing without a connection (tests, fuzzing)
@@ -55,13 +60,22 @@ type body struct {
 	err error // set once the body ended: io.EOF, errBodyClosed or the failure
 	// trailerBytes counts the trailer section against maxHeadBytes.
 	trailerBytes int
+	// spoiled is set when a Read learns that Close interrupted it.
+	spoiled bool
 
-	// reading is set while a Read holds mu, closing once Close starts: a
-	// Close that finds a Read in progress interrupts it by expiring the
-	// connection's read deadline.
-	reading atomic.Bool
-	closing atomic.Bool
+	// rstate is readIdle, readBusy (a Read is on the connection),
+	// readClosed (Close started) or readInterrupted (Close started during
+	// a Read and expired the read deadline).
+	rstate atomic.Int32
 }
+
+// States of body.rstate.
+const (
+	readIdle int32 = iota
+	readBusy
+	readClosed
+	readInterrupted
+)
 
 // init prepares b to read resp's body in the given framing.
 func (b *body) init(resp *http.Response, mode int, n int64) {
@@ -79,9 +93,8 @@ func (b *body) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	b.reading.Store(true)
-	if b.closing.Load() {
-		b.reading.Store(false)
+	if !b.rstate.CompareAndSwap(readIdle, readBusy) {
+		// Close has started and waits for mu; it ends the body.
 		return 0, errBodyClosed
 	}
 	var n int
@@ -94,7 +107,14 @@ func (b *body) Read(p []byte) (int, error) {
 	default:
 		n, err = b.br.Read(p)
 	}
-	b.reading.Store(false)
+	if !b.rstate.CompareAndSwap(readBusy, readIdle) {
+		// Close interrupted this Read; whatever it returned, the body is
+		// closed now (and an expired deadline is no news to the caller).
+		b.spoiled = true
+		if err != io.EOF {
+			err = errBodyClosed
+		}
+	}
 	if err != nil {
 		err = b.end(err)
 	}
@@ -324,7 +344,7 @@ func unexpected(err error) error {
 // end finishes the body with err (io.EOF for a complete body) and returns
 // the error Read should report. It runs once, with mu held.
 func (b *body) end(err error) error {
-	reuse := err == io.EOF && b.mode != bodyUntilClose
+	reuse := err == io.EOF && b.mode != bodyUntilClose && !b.spoiled
 	if err != io.EOF && b.pc != nil && b.pc.canceled.Load() {
 		err = fmt.Errorf("h1client: reading response body: %w", b.resp.Request.Context().Err())
 	}
@@ -340,20 +360,30 @@ func (b *body) end(err error) error {
 // otherwise the connection is closed. Close is idempotent and always
 // returns nil.
 func (b *body) Close() error {
-	b.closing.Store(true)
 	interrupted := false
-	if b.reading.Load() && b.pc != nil {
-		// Another goroutine is blocked in Read: unblock it. The connection
-		// cannot be reused after that.
-		b.pc.interrupt()
-		interrupted = true
+	for done := false; !done; {
+		switch b.rstate.Load() {
+		case readIdle:
+			done = b.rstate.CompareAndSwap(readIdle, readClosed)
+		case readBusy:
+			// Another goroutine is blocked in Read: unblock it. That Read
+			// will see readInterrupted and not pool the connection.
+			if b.rstate.CompareAndSwap(readBusy, readInterrupted) {
+				if b.pc != nil {
+					b.pc.interrupt()
+				}
+				interrupted, done = true, true
+			}
+		default:
+			done = true
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err != nil {
 		return nil
 	}
-	reuse := !interrupted && b.drain()
+	reuse := !interrupted && !b.spoiled && b.drain()
 	b.err = errBodyClosed
 	if b.pc != nil {
 		b.pc.done(reuse)

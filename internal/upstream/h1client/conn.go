@@ -198,8 +198,9 @@ func (pc *conn) upgrade(req *http.Request, w *wire, resp *http.Response) (*http.
 	}
 	if pc.writing {
 		// The upstream switches only after reading the whole request
-		// (RFC 9110 section 7.8), so a body writer is about done.
-		if err := pc.waitWriter(); err != nil && err != errBodySkipped {
+		// (RFC 9110 section 7.8), so a body writer is about done, or was
+		// just told to skip the body.
+		if err := pc.waitWriter(true); err != nil && err != errBodySkipped {
 			return pc.fail(req, w, fmt.Errorf("h1client: switching protocols: %w", err), true, false)
 		}
 	}
@@ -231,12 +232,11 @@ func (pc *conn) fail(req *http.Request, w *wire, err error, got, allowRetry bool
 		default:
 		}
 	}
-	var be *bodyReadError
 	ctx := req.Context()
 	switch {
 	case pc.canceled.Load() || ctx.Err() != nil:
 		err = fmt.Errorf("h1client: %w", ctx.Err())
-	case errors.As(werr, &be):
+	case abortsRequest(werr):
 		err = werr
 	case errors.Is(err, os.ErrDeadlineExceeded) && pc.t.ResponseHeaderTimeout > 0:
 		err = ErrResponseHeaderTimeout
@@ -250,6 +250,16 @@ func (pc *conn) fail(req *http.Request, w *wire, err error, got, allowRetry bool
 		pc.releaseBody(w)
 	}
 	return nil, retry, err
+}
+
+// abortsRequest reports whether a body writer's error leaves the request
+// unfinishable on the caller's side (its body failed, or its trailers were
+// invalid), as opposed to the connection failing, where the upstream may
+// still have answered.
+func abortsRequest(err error) bool {
+	var be *bodyReadError
+	var re *requestError
+	return errors.As(err, &be) || errors.As(err, &re)
 }
 
 // isConnError reports whether err is the connection failing (reset,
@@ -310,7 +320,7 @@ func (pc *conn) done(reuse bool) {
 		}
 		pc.stop = nil
 	}
-	if pc.writing && pc.waitWriter() != nil {
+	if pc.writing && pc.waitWriter(false) != nil {
 		reuse = false
 	}
 	if !reuse || pc.closeAfter {
@@ -320,18 +330,19 @@ func (pc *conn) done(reuse bool) {
 	pc.t.put(pc)
 }
 
-// waitWriter returns the body writer's result. It waits only for a writer
-// that has read the whole request body and is flushing it, and at most
-// maxWriteWait: a writer still reading the caller's body may take
-// arbitrarily long, and the connection is better closed.
-func (pc *conn) waitWriter() error {
+// waitWriter returns the body writer's result. Unless always is set, it
+// waits only for a writer that has read the whole request body and is
+// flushing it; and at most maxWriteWait: a writer still reading the
+// caller's body may take arbitrarily long, and the connection is better
+// closed.
+func (pc *conn) waitWriter(always bool) error {
 	select {
 	case err := <-pc.writeDone:
 		pc.writing = false
 		return err
 	default:
 	}
-	if !pc.bodyRead.Load() {
+	if !always && !pc.bodyRead.Load() {
 		return errWriterBusy
 	}
 	t := time.NewTimer(maxWriteWait)
@@ -354,8 +365,7 @@ func (pc *conn) waitWriter() error {
 func (pc *conn) writeBody(req *http.Request, body io.ReadCloser, length int64, flushEach bool, cont <-chan bool) {
 	err := pc.sendBody(req, body, length, flushEach, cont)
 	pc.writeDone <- err
-	var be *bodyReadError
-	if errors.As(err, &be) {
+	if abortsRequest(err) {
 		// The request can never be completed; stop waiting for a
 		// response to it. The caller finds err in writeDone.
 		pc.dmu.Lock()
@@ -388,14 +398,27 @@ func (pc *conn) sendBody(req *http.Request, body io.ReadCloser, length int64, fl
 		return errBodySkipped
 	}
 	defer body.Close()
-	var err error
-	if length < 0 {
-		err = writeChunked(pc.bw, body, req.Trailer, flushEach, &pc.bodyRead)
+	if length >= 0 && length <= int64(pc.bw.Available()) {
+		// Small enough to leave with the head, when the head is still
+		// buffered (an in-memory body).
+		if err := writeLength(pc.bw, body, length, flushEach, &pc.bodyRead); err != nil {
+			return err
+		}
 	} else {
-		err = writeLength(pc.bw, body, length, flushEach, &pc.bodyRead)
-	}
-	if err != nil {
-		return err
+		if err := pc.bw.Flush(); err != nil {
+			return err
+		}
+		bp := pc.t.getCopyBuffer()
+		var err error
+		if length >= 0 {
+			err = copyLength(pc.nc, body, length, *bp, &pc.bodyRead)
+		} else {
+			err = copyChunked(pc.nc, body, req.Trailer, *bp, &pc.bodyRead)
+		}
+		pc.t.copyBuffers.Put(bp)
+		if err != nil {
+			return err
+		}
 	}
 	pc.armHeaderTimer()
 	return nil

@@ -23,10 +23,12 @@ const max1xx = 16
 
 // response is one parsed response and its body reader, allocated together:
 // the caller gets &r.Response and r.Response.Body points at &r.body, so the
-// two cost one allocation.
+// two cost one allocation. values backs the header values of a typical
+// response in the same allocation.
 type response struct {
 	http.Response
-	body body
+	body   body
+	values [8]string
 }
 
 // framing collects what the framing-related fields of a head say (RFC 9112
@@ -156,12 +158,15 @@ func parseResponse(head string, req *http.Request) (*response, error) {
 	resp.Request = req
 
 	// One []string backs every single-valued field, plus a spare slot for
-	// TransferEncoding: two allocations instead of one per field. The
-	// three-index slices keep an append for a repeated field from writing
-	// into a neighbour's slot.
+	// TransferEncoding: no allocation per field, none at all for up to 7
+	// fields. The three-index slices keep an append for a repeated field
+	// from writing into a neighbour's slot.
 	nfields := max(strings.Count(rest, "\n")-1, 0)
 	hdr := make(http.Header, nfields)
-	vals := make([]string, nfields+1)
+	vals := r.values[:]
+	if nfields+1 > len(vals) {
+		vals = make([]string, nfields+1)
+	}
 	used := 0
 	var f framing
 	for {
@@ -245,6 +250,13 @@ func frame(r *response, f *framing, req *http.Request, spare []string) error {
 		}
 		spare[0] = "chunked"
 		resp.TransferEncoding = spare[:1:1]
+		if f.hasTrailer {
+			// Even without a body (HEAD, 204): the field describes the
+			// chunked framing, as net/http treats it.
+			if err := declareTrailers(resp); err != nil {
+				return err
+			}
+		}
 	}
 	resp.Close = f.close || minor == 0 && !f.keepAlive
 	isHead := req != nil && req.Method == http.MethodHead
@@ -262,11 +274,6 @@ func frame(r *response, f *framing, req *http.Request, spare []string) error {
 		}
 	case f.chunked:
 		resp.ContentLength = -1
-		if f.hasTrailer {
-			if err := declareTrailers(resp); err != nil {
-				return err
-			}
-		}
 		r.body.init(resp, bodyChunked, 0)
 		resp.Body = &r.body
 	case f.hasLength && f.contentLength == 0:
@@ -368,24 +375,15 @@ func splitField(line string) (name, value string, err error) {
 }
 
 // addTransferEncoding records one Transfer-Encoding field. Only a single
-// "chunked" coding is supported: any other coding, or chunked applied
-// twice, would leave a body this transport cannot frame.
+// field saying exactly "chunked" is supported, as in net/http: any other
+// coding, chunked applied twice, or list syntax around it (empty elements
+// included) would leave a framing that some parser on the path may read
+// differently.
 func (f *framing) addTransferEncoding(v string) error {
-	for v != "" {
-		var coding string
-		coding, v, _ = strings.Cut(v, ",")
-		coding = trimOWS(coding)
-		if coding == "" {
-			continue
-		}
-		if !strings.EqualFold(coding, "chunked") || f.chunked {
-			f.hasTE, f.chunked = true, false
-			return malformed("unsupported Transfer-Encoding")
-		}
-		f.hasTE, f.chunked = true, true
-	}
-	if !f.hasTE {
-		return malformed("empty Transfer-Encoding")
+	ok := !f.hasTE && strings.EqualFold(v, "chunked")
+	f.hasTE, f.chunked = true, ok
+	if !ok {
+		return malformed("unsupported Transfer-Encoding")
 	}
 	return nil
 }

@@ -30,6 +30,11 @@ const (
 // other field, never decompresses, never follows redirects and ignores
 // proxy environment variables.
 //
+// A connection parked for more than a second is probed (one non-blocking
+// read) before reuse, so that one the upstream closed, or wrote an
+// unsolicited 408 on, is discarded rather than used; busier connections
+// skip the probe and rely on RoundTrip's retry.
+//
 // Set the fields before the first RoundTrip and do not change them after.
 // A Transport must not be copied after first use. All methods are safe for
 // concurrent use.
@@ -61,8 +66,9 @@ type Transport struct {
 	ExpectContinueTimeout time.Duration
 	// ReadBufferSize and WriteBufferSize size each connection's buffers.
 	// Zero means DefaultReadBufferSize and DefaultWriteBufferSize; sizes
-	// below minBufferSize are raised to it. The read buffer also bounds
-	// the chunk-size and trailer lines accepted.
+	// below 256 bytes are raised to it. The read buffer also bounds the
+	// chunk-size and trailer lines accepted. Large and chunked request
+	// bodies bypass the write buffer through pooled 32KB buffers.
 	ReadBufferSize, WriteBufferSize int
 
 	// open counts the connections dialed and not yet closed.
@@ -70,6 +76,11 @@ type Transport struct {
 	// draining is set once by Drain and never cleared; read without mu on
 	// the request path, written with mu held.
 	draining atomic.Bool
+
+	// copyBuffers holds *[]byte of copyBufferSize for request bodies.
+	copyBuffers sync.Pool
+	// probeIdle replaces probeAfter when set, for tests.
+	probeIdle time.Duration
 
 	// mu guards idle. idle is a LIFO stack: the most recently used
 	// connection is reused first (its server-side idle timer is the
@@ -89,6 +100,15 @@ type Transport struct {
 // connection as the request goes out (RFC 9112 section 9.3.1). A canceled
 // request.Context fails the round trip, or the body read, with an error
 // wrapping the context's error.
+//
+// Interim (1xx) responses are skipped; a 100 (Continue) releases the body
+// of an "Expect: 100-continue" request. A 101 (Switching Protocols)
+// response to a request with an Upgrade field has a Body that is an
+// io.ReadWriteCloser over the connection, which the caller then owns.
+// Errors: Dial's unchanged; ErrResponseHeaderTimeout; errors matching
+// ErrMalformedResponse; a request body's read error, wrapped; and network
+// errors, whose text says "EOF" or "connection reset" when the connection
+// ended before a response.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	w, err := prepare(req)
 	if err != nil {
@@ -143,28 +163,42 @@ func (t *Transport) getConn(ctx context.Context, fresh bool) (*conn, error) {
 	return newConn(t, nc), nil
 }
 
+// probeAfter is how long a connection must have been parked before popIdle
+// probes it with peerGone. Under load connections are reused within
+// milliseconds and never pay the system call; an upstream's keep-alive
+// timeout, which is what closes (or answers 408 on) idle connections, is
+// counted in seconds.
+const probeAfter = time.Second
+
 // popIdle takes the most recently parked connection from the pool, or nil.
 // When even that one outlived IdleTimeout, all of them did: the pool is
-// emptied.
+// emptied. A connection parked longer than probeAfter is probed first and
+// skipped when the upstream closed it or wrote to it meanwhile.
 func (t *Transport) popIdle() *conn {
-	t.mu.Lock()
-	n := len(t.idle)
-	if n == 0 {
-		t.mu.Unlock()
-		return nil
-	}
-	pc := t.idle[n-1]
-	if time.Since(pc.idleAt) <= t.idleTimeout() {
+	for {
+		t.mu.Lock()
+		n := len(t.idle)
+		if n == 0 {
+			t.mu.Unlock()
+			return nil
+		}
+		pc := t.idle[n-1]
+		idle := time.Since(pc.idleAt)
+		if idle > t.idleTimeout() {
+			stale := t.idle
+			t.idle = nil
+			t.mu.Unlock()
+			closeAll(stale)
+			return nil
+		}
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		return pc
+		if idle < t.probeAfter() || !peerGone(pc.nc) {
+			return pc
+		}
+		pc.close()
 	}
-	stale := t.idle
-	t.idle = nil
-	t.mu.Unlock()
-	closeAll(stale)
-	return nil
 }
 
 // put parks pc in the pool, or closes it when the transport is draining or
@@ -235,6 +269,16 @@ func (t *Transport) IdleConns() int {
 // (upgraded ones included until closed), for tests and status output.
 func (t *Transport) OpenConns() int { return int(t.open.Load()) }
 
+// getCopyBuffer returns a buffer from copyBuffers, or a new one; put it
+// back with copyBuffers.Put.
+func (t *Transport) getCopyBuffer() *[]byte {
+	if bp, ok := t.copyBuffers.Get().(*[]byte); ok {
+		return bp
+	}
+	b := make([]byte, copyBufferSize)
+	return &b
+}
+
 func closeAll(conns []*conn) {
 	for _, pc := range conns {
 		pc.close()
@@ -253,6 +297,13 @@ func (t *Transport) idleTimeout() time.Duration {
 		return DefaultIdleTimeout
 	}
 	return t.IdleTimeout
+}
+
+func (t *Transport) probeAfter() time.Duration {
+	if t.probeIdle > 0 {
+		return t.probeIdle
+	}
+	return probeAfter
 }
 
 func (t *Transport) expectContinueTimeout() time.Duration {

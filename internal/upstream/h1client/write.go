@@ -247,14 +247,14 @@ func writeTrailerField(bw *bufio.Writer, trailer http.Header) error {
 	return nil
 }
 
-// flushRoom is the free space below which a body writer flushes before its
+// flushRoom is the free space below which writeLength flushes before its
 // next read, so reads fill most of the buffer instead of its tail.
 const flushRoom = 1 << 10
 
-// writeLength copies exactly n bytes of body to bw. The body is read
-// straight into bw's free space (no copy buffer). With flushEach every
-// read is flushed, so a trickling body reaches the upstream as it comes.
-// bodyRead is set once the body is fully read.
+// writeLength copies exactly n bytes of body to bw, for bodies that fit in
+// bw: read straight into bw's free space, they leave with the head in one
+// write. With flushEach every read is flushed, so a trickling body reaches
+// the upstream as it comes. bodyRead is set once the body is fully read.
 func writeLength(bw *bufio.Writer, body io.Reader, n int64, flushEach bool, bodyRead *atomic.Bool) error {
 	for n > 0 {
 		if bw.Available() < flushRoom {
@@ -288,41 +288,57 @@ func writeLength(bw *bufio.Writer, body io.Reader, n int64, flushEach bool, body
 	return bw.Flush()
 }
 
-// chunkHeaderRoom is the space reserved before the data of a chunk for its
-// size line: up to 8 hex digits and CRLF; maxChunk keeps chunks within it.
-const (
-	chunkHeaderRoom = 10
-	maxChunk        = 1 << 24
-)
+// copyBufferSize is the size of the pooled buffers large and chunked
+// request bodies stream through: big enough for few syscalls per
+// megabyte, held only while a body is being sent.
+const copyBufferSize = 32 << 10
 
-// writeChunked copies body to bw in the chunked coding (RFC 9112 section
-// 7.1), one chunk per body read, then the last chunk and the trailer
-// fields of trailer, read after the body's EOF (so a body may set them as
-// it ends, as http.Request documents).
-func writeChunked(bw *bufio.Writer, body io.Reader, trailer http.Header, flushEach bool, bodyRead *atomic.Bool) error {
-	for {
-		if bw.Available() < flushRoom {
-			if err := bw.Flush(); err != nil {
+// copyLength copies exactly n bytes of body to dst through buf, writing
+// each read at once (a trickling body reaches the upstream as it comes).
+func copyLength(dst io.Writer, body io.Reader, n int64, buf []byte, bodyRead *atomic.Bool) error {
+	for n > 0 {
+		m, rerr := body.Read(buf[:min(int64(len(buf)), n)])
+		if m > 0 {
+			if _, err := dst.Write(buf[:m]); err != nil {
 				return err
 			}
+			n -= int64(m)
 		}
-		// Read into the buffer after room for the size line, then write
-		// the size line right before the data and hand bw the whole
-		// chunk: bw copies it onto itself (a memmove a few bytes left).
-		buf := bw.AvailableBuffer()
-		buf = buf[:cap(buf)]
-		m, rerr := body.Read(buf[chunkHeaderRoom:min(len(buf)-2, chunkHeaderRoom+maxChunk)])
+		if n == 0 {
+			break
+		}
+		if rerr == io.EOF {
+			return &bodyReadError{err: io.ErrUnexpectedEOF}
+		}
+		if rerr != nil {
+			return &bodyReadError{err: rerr}
+		}
+	}
+	bodyRead.Store(true)
+	return nil
+}
+
+// chunkHeaderRoom is the space reserved in front of chunk data for its
+// size line: up to 8 hex digits and CRLF (chunks are buffer-sized).
+const chunkHeaderRoom = 10
+
+// copyChunked copies body to dst in the chunked coding (RFC 9112 section
+// 7.1) through buf, one chunk, and one write, per body read; then the last
+// chunk and the fields of trailer, read after the body's EOF (so a body
+// may set them as it ends, as http.Request documents).
+func copyChunked(dst io.Writer, body io.Reader, trailer http.Header, buf []byte, bodyRead *atomic.Bool) error {
+	for {
+		// Read after room for the size line, then put the size line right
+		// before the data and the CRLF after it: one write, no copy.
+		m, rerr := body.Read(buf[chunkHeaderRoom : len(buf)-2])
 		if m > 0 {
 			start := chunkHeaderRoom - 2 - hexLen(m)
 			strconv.AppendInt(buf[start:start], int64(m), 16)
 			buf[chunkHeaderRoom-2], buf[chunkHeaderRoom-1] = '\r', '\n'
 			end := chunkHeaderRoom + m
 			buf[end], buf[end+1] = '\r', '\n'
-			_, _ = bw.Write(buf[start : end+2])
-			if flushEach {
-				if err := bw.Flush(); err != nil {
-					return err
-				}
+			if _, err := dst.Write(buf[start : end+2]); err != nil {
+				return err
 			}
 		}
 		if rerr == io.EOF {
@@ -333,7 +349,7 @@ func writeChunked(bw *bufio.Writer, body io.Reader, trailer http.Header, flushEa
 		}
 	}
 	bodyRead.Store(true)
-	_, _ = bw.WriteString("0\r\n")
+	tail := append(buf[:0], "0\r\n"...)
 	for k, vv := range trailer {
 		if !validToken(k) || framingField(k) {
 			return &requestError{why: "invalid trailer field name " + strconv.Quote(k)}
@@ -342,14 +358,12 @@ func writeChunked(bw *bufio.Writer, body io.Reader, trailer http.Header, flushEa
 			if !validFieldValue(v) {
 				return &requestError{why: "invalid value for trailer field " + k}
 			}
-			_, _ = bw.WriteString(k)
-			_, _ = bw.WriteString(": ")
-			_, _ = bw.WriteString(v)
-			_, _ = bw.WriteString("\r\n")
+			tail = append(append(append(append(tail, k...), ": "...), v...), "\r\n"...)
 		}
 	}
-	_, _ = bw.WriteString("\r\n")
-	return bw.Flush()
+	tail = append(tail, "\r\n"...)
+	_, err := dst.Write(tail)
+	return err
 }
 
 // hexLen returns the number of hex digits of n > 0.
