@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/snapshot"
@@ -18,8 +19,12 @@ import (
 // the handler and the forwarder need not thread it through a context, which
 // would cost a Request copy per request. Exchanges are pooled.
 type exchange struct {
-	rw   responseWriter
-	body countingBody
+	rw responseWriter
+	// body wraps the client's request body; nil when there is none. It is
+	// allocated per request, never pooled, because an upstream transport
+	// may still read or close it from its own goroutine after the handler
+	// returned (net/http's HTTP/2 client does).
+	body *countingBody
 	rec  obs.AccessRecord
 
 	snap          *snapshot.Snapshot
@@ -140,31 +145,57 @@ func exchangeOf(w http.ResponseWriter) *exchange {
 	}
 }
 
+// bytesIn is the number of request body bytes read from the client.
+func (x *exchange) bytesIn() int64 {
+	if x.body == nil {
+		return 0
+	}
+	return x.body.n.Load()
+}
+
+// bodyErr is the first error reading the client's body, if any.
+func (x *exchange) bodyErr() error {
+	if x.body == nil {
+		return nil
+	}
+	return x.body.firstErr()
+}
+
 // countingBody counts request body bytes read and enforces the route's
 // body_size_limit on bodies of any framing, chunked included.
+//
+// Reads come from whichever goroutine sends the body upstream, while the
+// handler reads the count afterwards, so the counters are atomic.
 type countingBody struct {
 	rc    io.ReadCloser
-	n     int64
-	limit int64 // 0 = none
+	limit int64 // 0 = none; set before the body is handed on
+	n     atomic.Int64
 	// err is the first error reading the client's body other than EOF: a
 	// malformed chunked body or a client gone mid-upload. It tells a
 	// client fault from an upstream one when the round trip then fails.
-	err error
+	err atomic.Pointer[error]
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
-	if b.limit > 0 && b.n > b.limit {
+	if b.limit > 0 && b.n.Load() > b.limit {
 		return 0, errBodyTooLarge
 	}
 	n, err := b.rc.Read(p)
-	b.n += int64(n)
-	if b.limit > 0 && b.n > b.limit {
+	total := b.n.Add(int64(n))
+	if b.limit > 0 && total > b.limit {
 		return n, errBodyTooLarge
 	}
-	if err != nil && err != io.EOF && b.err == nil {
-		b.err = err
+	if err != nil && err != io.EOF {
+		b.err.CompareAndSwap(nil, &err)
 	}
 	return n, err
+}
+
+func (b *countingBody) firstErr() error {
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 func (b *countingBody) Close() error { return b.rc.Close() }

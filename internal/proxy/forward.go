@@ -80,7 +80,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep.Metrics().Observe(d)
 	if err != nil {
 		c := classify(r.Context(), err)
-		if x.body.err != nil && c != ErrRequestTooLarge && c != ErrClientClosed {
+		if x.bodyErr() != nil && c != ErrRequestTooLarge && c != ErrClientClosed {
 			// The round trip failed because the client's body could not be
 			// read (bad chunk framing, truncated upload): the client's
 			// fault, not the upstream's.

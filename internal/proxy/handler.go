@@ -80,8 +80,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.requestID = h.requestID(r)
 
 	if r.Body != nil && r.Body != http.NoBody {
-		x.body.rc = r.Body
-		r.Body = &x.body
+		x.body = &countingBody{rc: r.Body}
+		r.Body = x.body
 	}
 	h.serve(&x.rw, r, x)
 	h.finish(r, x, start)
@@ -127,7 +127,9 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, x *exchange) {
 				x.fail(w, ErrRequestTooLarge)
 				return
 			}
-			x.body.limit = p.BodySizeLimit
+			if x.body != nil {
+				x.body.limit = p.BodySizeLimit
+			}
 		}
 		if p.Timeout > 0 {
 			ctx, cancel := context.WithTimeoutCause(r.Context(), p.Timeout, errTimeout)
@@ -180,7 +182,7 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
 		if x.pool != "" {
 			poolID = x.pool
 		}
-		x.route.Metrics.Observe(x.pool, status, d, x.body.n, x.rw.written)
+		x.route.Metrics.Observe(x.pool, status, d, x.bytesIn(), x.rw.written)
 	}
 	if x.category != "" {
 		h.metrics.ProxyError(string(x.category))
@@ -198,7 +200,7 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
 	rec.Pool = poolID
 	rec.Status = status
 	rec.Duration = d
-	rec.BytesIn = x.body.n
+	rec.BytesIn = x.bytesIn()
 	rec.BytesOut = x.rw.written
 	rec.ClientIP = clientIP(peerAddr(r.RemoteAddr), isTrusted(peerAddr(r.RemoteAddr), x.snap.TrustedProxies),
 		r.Header["X-Forwarded-For"], x.snap.TrustedProxies).String()

@@ -42,8 +42,11 @@ var errWriterBusy = errors.New("h1client: request body still being written")
 type conn struct {
 	t  *Transport
 	nc net.Conn
-	br *bufio.Reader // caller only
-	bw *bufio.Writer // caller, then the body writer while it runs
+	// probe checks a parked connection for a close by the upstream before
+	// it is reused.
+	probe prober
+	br    *bufio.Reader // caller only
+	bw    *bufio.Writer // caller, then the body writer while it runs
 	// cancelFn is pc.cancel as a func value, made once per connection
 	// rather than once per request.
 	cancelFn func()
@@ -83,6 +86,7 @@ func newConn(t *Transport, nc net.Conn) *conn {
 		bw: bufio.NewWriterSize(nc, t.writeBufferSize()),
 	}
 	pc.cancelFn = pc.cancel
+	pc.probe.init(nc)
 	return pc
 }
 

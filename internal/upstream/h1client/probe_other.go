@@ -4,6 +4,10 @@ package h1client
 
 import "net"
 
-// peerGone cannot probe without blocking on this platform: the connection
-// is assumed alive, and a stale one is caught by the retry of RoundTrip.
-func peerGone(net.Conn) bool { return false }
+// prober cannot probe without blocking on this platform: connections are
+// assumed alive, and a stale one is caught by the retry of RoundTrip.
+type prober struct{}
+
+func (p *prober) init(net.Conn) {}
+
+func (p *prober) peerGone() bool { return false }

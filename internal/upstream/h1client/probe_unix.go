@@ -7,27 +7,44 @@ import (
 	"syscall"
 )
 
-// peerGone reports whether a parked connection is unusable: the upstream
+// prober checks whether a parked connection is unusable: the upstream
 // closed it (FIN), reset it, or sent something nobody asked for (an
 // unsolicited 408, say, which would otherwise be read as the answer to the
 // next request). It makes one non-blocking read system call: the
 // descriptor is non-blocking, so an open, silent connection answers EAGAIN
-// at once. Connections that are not system sockets are assumed alive.
-func peerGone(nc net.Conn) bool {
+// at once. The raw connection and the callback are made once per
+// connection, so a probe allocates nothing. A zero prober (connections
+// that are not system sockets) reports every connection alive.
+type prober struct {
+	raw  syscall.RawConn
+	fn   func(fd uintptr) bool
+	gone bool
+}
+
+func (p *prober) init(nc net.Conn) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return false
+		return
 	}
-	rc, err := sc.SyscallConn()
+	raw, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return
 	}
-	gone := false
-	err = rc.Read(func(fd uintptr) bool {
+	p.raw = raw
+	p.fn = func(fd uintptr) bool {
 		var b [1]byte
 		n, err := syscall.Read(int(fd), b[:])
-		gone = !(n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK))
+		p.gone = !(n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK))
 		return true // never wait for readiness
-	})
-	return gone || err != nil
+	}
+}
+
+// peerGone reports whether the connection must not be reused.
+func (p *prober) peerGone() bool {
+	if p.raw == nil {
+		return false
+	}
+	p.gone = false
+	err := p.raw.Read(p.fn)
+	return p.gone || err != nil
 }

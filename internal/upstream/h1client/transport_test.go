@@ -1523,11 +1523,13 @@ func TestPeerGone(t *testing.T) {
 			t.Fatal(err)
 		}
 		actions <- tt.action
+		var p prober
+		p.init(nc)
 		if tt.want {
-			eventually(t, "peerGone after "+tt.action, func() bool { return peerGone(nc) })
+			eventually(t, "peerGone after "+tt.action, p.peerGone)
 		} else {
 			time.Sleep(20 * time.Millisecond)
-			if peerGone(nc) {
+			if p.peerGone() {
 				t.Errorf("peerGone on an open, silent connection = true, want false")
 			}
 		}
