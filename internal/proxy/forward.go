@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -183,14 +184,16 @@ func (f *Forwarder) copyResponse(w http.ResponseWriter, r *http.Request, x *exch
 		return
 	}
 	if err := copyBody(w, resp.Body, flush); err != nil {
-		if errors.Is(err, errClientWrite) || r.Context().Err() != nil {
-			x.category = ErrClientClosed
-			return
-		}
 		// The status line is gone; the only honest signal left is to abort
 		// the stream (HTTP/1: close, HTTP/2: RST_STREAM).
-		x.category = ErrUpstreamReset
-		x.abort = true
+		switch {
+		case context.Cause(r.Context()) == errTimeout:
+			x.category, x.abort = ErrRequestTimeout, true
+		case errors.Is(err, errClientWrite) || r.Context().Err() != nil:
+			x.category = ErrClientClosed
+		default:
+			x.category, x.abort = ErrUpstreamReset, true
+		}
 		return
 	}
 	for k, vv := range resp.Trailer {

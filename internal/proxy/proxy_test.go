@@ -311,3 +311,31 @@ pools:
 		}
 	}
 }
+
+func TestProxyTimeoutMidBodyAborts(t *testing.T) {
+	up := upstreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.Write([]byte("partial"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	url := newProxy(t, basicConfig, up)
+	resp, err := http.Get(url + "/slow")
+	if err != nil {
+		// The status line was still in the server's buffer when the
+		// stream was aborted: the client sees the connection close, which
+		// is as honest as a cut body.
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status = %d, want the upstream's 200 (headers went out before the timeout)", resp.StatusCode)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Errorf("body read %q completed without error, want the stream aborted at the timeout", b)
+	}
+}
