@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // hopHeaders are the hop-by-hop headers of RFC 9110 section 7.6.1, plus the
@@ -29,7 +31,7 @@ var hopHeaders = [...]string{
 func removeHopByHop(h http.Header) {
 	for _, v := range h["Connection"] {
 		for sf := range strings.SplitSeq(v, ",") {
-			if sf = trimOWS(sf); sf != "" {
+			if sf = httpwire.TrimOWS(sf); sf != "" {
 				h.Del(sf)
 			}
 		}
@@ -38,9 +40,6 @@ func removeHopByHop(h http.Header) {
 		delete(h, k)
 	}
 }
-
-// trimOWS trims optional whitespace (OWS) around a list element.
-func trimOWS(s string) string { return strings.Trim(s, " \t") }
 
 // upgradeType returns the protocol a request asks to upgrade to ("" when it
 // does not). h2c is never honoured: it would let a client smuggle HTTP/2
@@ -128,7 +127,7 @@ func clientIP(peer netip.Addr, trustedPeer bool, xff []string, trusted []netip.P
 		parts := xff[i]
 		for parts != "" {
 			j := strings.LastIndexByte(parts, ',')
-			item := trimOWS(parts[j+1:])
+			item := httpwire.TrimOWS(parts[j+1:])
 			parts = parts[:max(j, 0)]
 			if j < 0 {
 				parts = ""

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // maxDrainBytes is how much of a request body the server reads and throws
@@ -331,7 +333,7 @@ func (b *body) readTrailer(br *bufio.Reader) error {
 		if err != nil {
 			return bodyErr("malformed trailer field")
 		}
-		key := canonicalKey(name)
+		key := httpwire.CanonicalKey(name)
 		if forbiddenTrailer(key) {
 			continue
 		}

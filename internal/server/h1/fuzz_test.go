@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // FuzzReadRequest feeds arbitrary bytes to the request parser and body
@@ -93,7 +95,7 @@ func checkFraming(t *testing.T, h *head) {
 	if h.minor != 0 && h.minor != 1 {
 		t.Fatalf("accepted HTTP/1.%d", h.minor)
 	}
-	if !validToken(h.method) || h.url == nil || h.target == "" {
+	if !httpwire.ValidToken(h.method) || h.url == nil || h.target == "" {
 		t.Fatalf("accepted method %q target %q", h.method, h.target)
 	}
 	if _, ok := h.header["Host"]; ok {
@@ -125,11 +127,11 @@ func checkFraming(t *testing.T, h *head) {
 		}
 	}
 	for k, vv := range h.header {
-		if !validToken(k) || k != canonicalKey(k) {
+		if !httpwire.ValidToken(k) || k != httpwire.CanonicalKey(k) {
 			t.Fatalf("header key %q", k)
 		}
 		for _, v := range vv {
-			if !validValue(v) || v != trimOWS(v) {
+			if !httpwire.ValidFieldValue(v) || v != httpwire.TrimOWS(v) {
 				t.Fatalf("header value %q", v)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // requestLineSlack is what the request line may hold besides the
@@ -180,7 +182,7 @@ func (p *parser) readHead(br *bufio.Reader, h *head) error {
 func (h *head) parseRequestLine(line string, maxURL int) error {
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || !validToken(method) {
+	if !ok1 || !ok2 || !httpwire.ValidToken(method) {
 		return badRequest("malformed request line")
 	}
 	switch proto {
@@ -287,7 +289,7 @@ func parseFields(raw string, lines []span, vals []string) (http.Header, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := canonicalKey(name)
+		key := httpwire.CanonicalKey(name)
 		if vv, ok := hdr[key]; ok {
 			hdr[key] = append(vv, value)
 			continue
@@ -309,15 +311,15 @@ func parseField(line string) (name, value string, err error) {
 	if !ok || name == "" {
 		return "", "", badRequest("malformed header line")
 	}
-	if !validToken(name) {
+	if !httpwire.ValidToken(name) {
 		if c := name[len(name)-1]; c == ' ' || c == '\t' {
 			// RFC 9112 5.1: MUST reject whitespace between name and colon.
 			return "", "", badRequest("whitespace before colon in header line")
 		}
 		return "", "", badRequest("invalid header name")
 	}
-	value = trimOWS(value)
-	if !validValue(value) {
+	value = httpwire.TrimOWS(value)
+	if !httpwire.ValidFieldValue(value) {
 		return "", "", badRequest("invalid header value")
 	}
 	return name, value, nil
@@ -353,14 +355,14 @@ func (h *head) interpret() error {
 
 	conn := hdr["Connection"]
 	if h.minor == 0 {
-		h.keepAlive10 = hasToken(conn, "keep-alive")
+		h.keepAlive10 = httpwire.HasToken(conn, "keep-alive")
 		h.close = !h.keepAlive10
 	} else {
-		h.close = hasToken(conn, "close")
+		h.close = httpwire.HasToken(conn, "close")
 	}
 
 	if ex, ok := hdr["Expect"]; ok {
-		if hasToken(ex, "100-continue") {
+		if httpwire.HasToken(ex, "100-continue") {
 			h.expectContinue = h.minor == 1 && h.contentLength != 0
 		} else {
 			// RFC 9110 10.1.1: a server MAY answer 417 to an
@@ -424,11 +426,11 @@ func checkChunkedOnly(values []string) error {
 	for _, v := range values {
 		for {
 			elem, rest, more := strings.Cut(v, ",")
-			elem = trimOWS(elem)
+			elem = httpwire.TrimOWS(elem)
 			switch {
 			case strings.EqualFold(elem, "chunked"):
 				chunked++
-			case !validToken(elem):
+			case !httpwire.ValidToken(elem):
 				return badRequest("malformed Transfer-Encoding")
 			case chunked > 0:
 				return badRequest("chunked is not the final transfer coding")
@@ -456,7 +458,7 @@ func parseContentLength(values []string) (n int64, canon bool, err error) {
 	for _, v := range values {
 		for {
 			elem, rest, more := strings.Cut(v, ",")
-			m, ok := parseDecimal(trimOWS(elem))
+			m, ok := httpwire.ParseDecimal(httpwire.TrimOWS(elem))
 			if !ok {
 				return 0, false, badRequest("invalid Content-Length")
 			}
@@ -474,27 +476,6 @@ func parseContentLength(values []string) (n int64, canon bool, err error) {
 	return n, canon, nil
 }
 
-// parseDecimal parses 1*DIGIT into a non-negative int64, rejecting signs,
-// spaces and overflow.
-func parseDecimal(s string) (int64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isDigit(c) {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if n > (1<<63-1-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
-}
-
 // declaredTrailers fills h.trailer from the Trailer field of a chunked
 // request, as net/http does: the keys are present with nil values until
 // the body reaches EOF.
@@ -509,14 +490,14 @@ func (h *head) declaredTrailers() error {
 		for v != "" {
 			var elem string
 			elem, v, _ = strings.Cut(v, ",")
-			elem = trimOWS(elem)
+			elem = httpwire.TrimOWS(elem)
 			if elem == "" {
 				continue
 			}
-			if !validToken(elem) {
+			if !httpwire.ValidToken(elem) {
 				return badRequest("invalid Trailer header")
 			}
-			key := canonicalKey(elem)
+			key := httpwire.CanonicalKey(elem)
 			if forbiddenTrailer(key) {
 				return badRequest("forbidden field declared in Trailer")
 			}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // errHandlerDone is returned by ResponseWriter methods called after the
@@ -111,7 +113,7 @@ func (w *response) snapshot() {
 		switch k {
 		case "Content-Length":
 			if len(vv) > 0 {
-				n, ok := parseDecimal(trimOWS(vv[0]))
+				n, ok := httpwire.ParseDecimal(httpwire.TrimOWS(vv[0]))
 				if !ok {
 					c.s.logger().Warn("h1: handler set an invalid Content-Length; ignored", "value", vv[0])
 					continue
@@ -121,7 +123,7 @@ func (w *response) snapshot() {
 			continue
 		case "Transfer-Encoding":
 			w.hasTE = len(vv) > 0
-			w.teIdentity = w.hasTE && strings.EqualFold(trimOWS(vv[0]), "identity")
+			w.teIdentity = w.hasTE && strings.EqualFold(httpwire.TrimOWS(vv[0]), "identity")
 			continue
 		case "Connection":
 			w.connValues = vv
@@ -145,8 +147,8 @@ func (w *response) declareTrailers(vv []string) {
 		for v != "" {
 			var elem string
 			elem, v, _ = strings.Cut(v, ",")
-			if elem = trimOWS(elem); validToken(elem) {
-				w.c.trailerKeys = append(w.c.trailerKeys, canonicalKey(elem))
+			if elem = httpwire.TrimOWS(elem); httpwire.ValidToken(elem) {
+				w.c.trailerKeys = append(w.c.trailerKeys, httpwire.CanonicalKey(elem))
 				w.trailers = true
 			}
 		}
@@ -157,7 +159,7 @@ func (w *response) declareTrailers(vv []string) {
 // dropped and CR/LF in values become spaces, as net/http does, so that a
 // handler echoing client data cannot split the response.
 func appendField(b []byte, k string, vv []string) []byte {
-	if !validToken(k) {
+	if !httpwire.ValidToken(k) {
 		return b
 	}
 	for _, v := range vv {
@@ -348,7 +350,7 @@ func (w *response) decideFraming(final, drainClose bool) {
 	if w.status == http.StatusSwitchingProtocols {
 		return // the handler hijacks; otherwise the connection is closed
 	}
-	if w.reqClose || drainClose || hasToken(w.connValues, "close") || !w.c.s.keepAlivesOn() {
+	if w.reqClose || drainClose || httpwire.HasToken(w.connValues, "close") || !w.c.s.keepAlivesOn() {
 		w.closeAfter = true
 	}
 }

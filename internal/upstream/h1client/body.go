@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // Body framings (RFC 9112 section 6.3).
@@ -282,7 +284,7 @@ func parseChunkSize(line []byte) (int64, error) {
 	for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
 		ext = ext[1:]
 	}
-	if len(ext) > 0 && (ext[0] != ';' || !validFieldValue(string(ext))) {
+	if len(ext) > 0 && (ext[0] != ';' || !httpwire.ValidFieldValue(string(ext))) {
 		return 0, malformed("invalid chunk extension")
 	}
 	return int64(size), nil
@@ -327,7 +329,7 @@ func (b *body) readTrailers() error {
 		if b.resp.Trailer == nil {
 			b.resp.Trailer = make(http.Header)
 		}
-		key := canonicalKey(name)
+		key := httpwire.CanonicalKey(name)
 		b.resp.Trailer[key] = append(b.resp.Trailer[key], value)
 	}
 }

@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"math"
 	"net/http"
-	"net/textproto"
 	"strings"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // maxHeadBytes bounds one response head (status line and field lines) and,
@@ -181,10 +181,10 @@ func parseResponse(head string, req *http.Request) (*response, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := canonicalKey(name)
+		key := httpwire.CanonicalKey(name)
 		switch key {
 		case "Content-Length":
-			n, ok := parseContentLength(value)
+			n, ok := httpwire.ParseDecimal(value)
 			if !ok {
 				return nil, malformed("invalid Content-Length")
 			}
@@ -304,14 +304,14 @@ func declareTrailers(resp *http.Response) error {
 		for v != "" {
 			var name string
 			name, v, _ = strings.Cut(v, ",")
-			name = trimOWS(name)
+			name = httpwire.TrimOWS(name)
 			if name == "" {
 				continue
 			}
-			if !validToken(name) {
+			if !httpwire.ValidToken(name) {
 				return malformed("invalid Trailer field")
 			}
-			key := canonicalKey(name)
+			key := httpwire.CanonicalKey(name)
 			switch key {
 			case "Transfer-Encoding", "Trailer", "Content-Length":
 				// Framing fields cannot arrive after the framing
@@ -343,7 +343,7 @@ func parseStatusLine(line string) (code, minor int, status string, err error) {
 	if len(line) > 12 {
 		// The reason phrase is optional, but its separator is not; some
 		// servers omit both, which is unambiguous and accepted.
-		if line[12] != ' ' || !validFieldValue(line[13:]) {
+		if line[12] != ' ' || !httpwire.ValidFieldValue(line[13:]) {
 			return 0, 0, "", malformed("invalid reason phrase")
 		}
 	}
@@ -364,11 +364,11 @@ func splitField(line string) (name, value string, err error) {
 		return "", "", malformed("field line without a colon")
 	}
 	name = line[:colon]
-	if !validToken(name) {
+	if !httpwire.ValidToken(name) {
 		return "", "", malformed("invalid field name")
 	}
-	value = trimOWS(line[colon+1:])
-	if !validFieldValue(value) {
+	value = httpwire.TrimOWS(line[colon+1:])
+	if !httpwire.ValidFieldValue(value) {
 		return "", "", malformed("invalid value in field " + name)
 	}
 	return name, value, nil
@@ -394,7 +394,7 @@ func (f *framing) addConnection(v string) {
 	for v != "" {
 		var opt string
 		opt, v, _ = strings.Cut(v, ",")
-		opt = trimOWS(opt)
+		opt = httpwire.TrimOWS(opt)
 		switch {
 		case strings.EqualFold(opt, "close"):
 			f.close = true
@@ -402,141 +402,6 @@ func (f *framing) addConnection(v string) {
 			f.keepAlive = true
 		}
 	}
-}
-
-// parseContentLength parses a Content-Length value: 1*DIGIT (RFC 9110
-// section 8.6), no sign, no list, no overflow.
-func parseContentLength(v string) (int64, bool) {
-	if v == "" {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !isDigit(c) {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if n > (math.MaxInt64-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
-}
-
-// canonicalKey returns the canonical form of a valid field name, the form
-// http.Header keys take. A name already in that form (what most servers
-// send) is returned as is, a substring of the head; a lower-case common
-// name (what servers bridged from HTTP/2 send) comes from a table; only
-// other names allocate.
-func canonicalKey(name string) string {
-	if isCanonical(name) {
-		return name
-	}
-	if len(name) <= maxCommonKey {
-		var buf [maxCommonKey]byte
-		for i := 0; i < len(name); i++ {
-			c := name[i]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			buf[i] = c
-		}
-		if k, ok := commonKeys[string(buf[:len(name)])]; ok {
-			return k
-		}
-	}
-	return textproto.CanonicalMIMEHeaderKey(name)
-}
-
-// isCanonical reports whether name is in http.CanonicalHeaderKey form:
-// upper case at the start and after each '-', lower case elsewhere.
-func isCanonical(name string) bool {
-	upper := true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
-}
-
-// maxCommonKey is the length of the longest name in commonKeys.
-const maxCommonKey = 32
-
-// commonKeys maps the lower-case form of frequent response (and trailer)
-// field names to their canonical form. A constant lookup table.
-var commonKeys = func() map[string]string {
-	names := []string{
-		"Accept-Ranges", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",
-		"Access-Control-Allow-Methods", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers",
-		"Access-Control-Max-Age", "Age", "Alt-Svc", "Cache-Control", "Connection", "Content-Disposition",
-		"Content-Encoding", "Content-Language", "Content-Length", "Content-Location", "Content-Range",
-		"Content-Security-Policy", "Content-Type", "Date", "Etag", "Expires", "Grpc-Message", "Grpc-Status",
-		"Keep-Alive", "Last-Modified", "Link", "Location", "Pragma", "Proxy-Authenticate", "Referrer-Policy",
-		"Retry-After", "Server", "Server-Timing", "Set-Cookie", "Strict-Transport-Security", "Trailer",
-		"Transfer-Encoding", "Upgrade", "Vary", "Via", "Www-Authenticate", "X-Content-Type-Options",
-		"X-Frame-Options", "X-Powered-By", "X-Request-Id", "X-Xss-Protection",
-	}
-	m := make(map[string]string, len(names))
-	for _, n := range names {
-		m[strings.ToLower(n)] = n
-	}
-	return m
-}()
-
-// tchar marks the bytes of an RFC 9110 section 5.6.2 token. A constant
-// lookup table.
-var tchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range []byte("!#$%&'*+-.^_`|~") {
-		t[c] = true
-	}
-	return t
-}()
-
-// validToken reports whether s is a non-empty token.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tchar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// validFieldValue reports whether s holds only field-value bytes: VCHAR,
-// obs-text, SP and HTAB (RFC 9110 section 5.5). CR and LF in particular
-// are refused, in both directions: writing one would split a message.
-func validFieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// trimOWS removes optional whitespace (SP, HTAB) around s.
-func trimOWS(s string) string {
-	for s != "" && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

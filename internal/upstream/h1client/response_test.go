@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // parsed is what reading one response off a byte stream gave.
@@ -290,13 +292,13 @@ func TestCanonicalKey(t *testing.T) {
 		"content-type", "CONTENT-TYPE", "Content-Type", "x-request-id", "www-authenticate", "etag", "ETag",
 		"x-custom-header", "X_Under_Score", "a", "foo-", "-foo", "x--y", "grpc-status", "Strict-Transport-Security",
 	} {
-		if got, want := canonicalKey(name), http.CanonicalHeaderKey(name); got != want {
-			t.Errorf("canonicalKey(%q) = %q, want %q", name, got, want)
+		if got, want := httpwire.CanonicalKey(name), http.CanonicalHeaderKey(name); got != want {
+			t.Errorf("httpwire.CanonicalKey(%q) = %q, want %q", name, got, want)
 		}
 	}
 	for _, name := range []string{"Content-Type", "content-type", "x-request-id"} {
-		if n := testing.AllocsPerRun(100, func() { _ = canonicalKey(name) }); n != 0 {
-			t.Errorf("canonicalKey(%q) allocates %.0f times, want 0", name, n)
+		if n := testing.AllocsPerRun(100, func() { _ = httpwire.CanonicalKey(name) }); n != 0 {
+			t.Errorf("httpwire.CanonicalKey(%q) allocates %.0f times, want 0", name, n)
 		}
 	}
 }
@@ -425,11 +427,11 @@ func checkResponse(t *testing.T, resp *http.Response) {
 		t.Fatalf("ContentLength %d, fields %q", resp.ContentLength, resp.Header["Content-Length"])
 	}
 	for k, vv := range resp.Header {
-		if k != http.CanonicalHeaderKey(k) || !validToken(k) {
+		if k != http.CanonicalHeaderKey(k) || !httpwire.ValidToken(k) {
 			t.Fatalf("non-canonical or invalid key %q", k)
 		}
 		for _, v := range vv {
-			if !validFieldValue(v) || strings.ContainsAny(v, "\r\n") {
+			if !httpwire.ValidFieldValue(v) || strings.ContainsAny(v, "\r\n") {
 				t.Fatalf("invalid value %q for %s", v, k)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // wire is how one request goes on the wire, decided once per RoundTrip.
@@ -40,7 +42,7 @@ func prepare(req *http.Request) (wire, error) {
 	if w.method == "" {
 		w.method = http.MethodGet
 	}
-	if !validToken(w.method) {
+	if !httpwire.ValidToken(w.method) {
 		return w, &requestError{why: "invalid method"}
 	}
 	body := req.Body
@@ -61,10 +63,10 @@ func prepare(req *http.Request) (wire, error) {
 	}
 	h := req.Header
 	if w.body != nil {
-		w.expect = hasToken(h["Expect"], "100-continue")
+		w.expect = httpwire.HasToken(h["Expect"], "100-continue")
 		w.inMemory = req.GetBody != nil
 	}
-	w.closeToken = hasToken(h["Connection"], "close")
+	w.closeToken = httpwire.HasToken(h["Connection"], "close")
 	w.close = req.Close || w.closeToken
 	w.upgrade = len(h["Upgrade"]) > 0
 	return w, nil
@@ -97,11 +99,11 @@ func writeHead(bw *bufio.Writer, req *http.Request, w *wire) error {
 		if framingField(k) {
 			continue
 		}
-		if !validToken(k) {
+		if !httpwire.ValidToken(k) {
 			return &requestError{why: "invalid header field name " + strconv.Quote(k)}
 		}
 		for _, v := range vv {
-			if !validFieldValue(v) {
+			if !httpwire.ValidFieldValue(v) {
 				return &requestError{why: "invalid value for header field " + k}
 			}
 			_, _ = bw.WriteString(k)
@@ -210,21 +212,6 @@ func validHost(s string) bool {
 	return true
 }
 
-// hasToken reports whether a comma-separated field holds token, ignoring
-// case (RFC 9110 section 5.6.1).
-func hasToken(vv []string, token string) bool {
-	for _, v := range vv {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(trimOWS(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // writeTrailerField announces the request's trailer fields (RFC 9110
 // section 6.6.2) so the upstream knows to expect them.
 func writeTrailerField(bw *bufio.Writer, trailer http.Header) error {
@@ -234,7 +221,7 @@ func writeTrailerField(bw *bufio.Writer, trailer http.Header) error {
 	_, _ = bw.WriteString("Trailer: ")
 	first := true
 	for k := range trailer {
-		if !validToken(k) || framingField(k) {
+		if !httpwire.ValidToken(k) || framingField(k) {
 			return &requestError{why: "invalid trailer field name " + strconv.Quote(k)}
 		}
 		if !first {
@@ -351,11 +338,11 @@ func copyChunked(dst io.Writer, body io.Reader, trailer http.Header, buf []byte,
 	bodyRead.Store(true)
 	tail := append(buf[:0], "0\r\n"...)
 	for k, vv := range trailer {
-		if !validToken(k) || framingField(k) {
+		if !httpwire.ValidToken(k) || framingField(k) {
 			return &requestError{why: "invalid trailer field name " + strconv.Quote(k)}
 		}
 		for _, v := range vv {
-			if !validFieldValue(v) {
+			if !httpwire.ValidFieldValue(v) {
 				return &requestError{why: "invalid value for trailer field " + k}
 			}
 			tail = append(append(append(append(tail, k...), ": "...), v...), "\r\n"...)
