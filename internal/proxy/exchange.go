@@ -40,20 +40,37 @@ type exchange struct {
 	// abort is set when the response failed after its status line went
 	// out: the handler then aborts the stream once the request is logged.
 	abort bool
+	// bufs is the Handler's pool of body-copy buffers; nil outside one.
+	bufs *sync.Pool
 }
 
-var exchangePool = sync.Pool{New: func() any {
+// newExchange makes an exchange for the Handler's pool.
+func newExchange() any {
 	x := new(exchange)
 	x.rw.x = x
 	return x
-}}
+}
 
-func getExchange() *exchange { return exchangePool.Get().(*exchange) }
-
-func putExchange(x *exchange) {
+// reset clears x for reuse, keeping its self-reference.
+func (x *exchange) reset() {
 	*x = exchange{}
 	x.rw.x = x
-	exchangePool.Put(x)
+}
+
+// getBuf returns a body-copy buffer from the request's pool, or a fresh
+// one for a Forwarder used without a Handler.
+func (x *exchange) getBuf() *[]byte {
+	if x.bufs != nil {
+		return x.bufs.Get().(*[]byte)
+	}
+	b := make([]byte, copyBufSize)
+	return &b
+}
+
+func (x *exchange) putBuf(b *[]byte) {
+	if x.bufs != nil {
+		x.bufs.Put(b)
+	}
 }
 
 // responseWriter wraps the server's ResponseWriter to learn the status and

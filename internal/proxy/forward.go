@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keelproxy/keel/internal/router"
@@ -38,10 +37,8 @@ type Forwarder struct {
 	NeedClientIP bool
 }
 
-// copyBufPool holds the buffers bodies are streamed through, so a response
-// costs no buffer allocation and memory stays bounded by the number of
-// requests in flight, whatever the body sizes.
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// copyBufSize is the size of the buffers bodies are streamed through.
+const copyBufSize = 32 << 10
 
 // ServeHTTP forwards r. Errors before the response started become proxy
 // error responses; failures after that abort the stream.
@@ -50,8 +47,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if x == nil {
 		// Used outside the Handler (tests, tools): keep a private exchange
 		// so the code below need not check.
-		x = getExchange()
-		defer putExchange(x)
+		x = newExchange().(*exchange)
 		x.rw.w = w
 		w = &x.rw
 	}
@@ -183,7 +179,7 @@ func (f *Forwarder) copyResponse(w http.ResponseWriter, r *http.Request, x *exch
 	if r.Method == http.MethodHead {
 		return
 	}
-	if err := copyBody(w, resp.Body, flush); err != nil {
+	if err := copyBody(w, resp.Body, flush, x); err != nil {
 		// The status line is gone; the only honest signal left is to abort
 		// the stream (HTTP/1: close, HTTP/2: RST_STREAM).
 		switch {
@@ -207,9 +203,9 @@ var errClientWrite = errors.New("client write failed")
 
 // copyBody copies src to w through a pooled buffer, flushing after each
 // write when flush is set.
-func copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
+func copyBody(w http.ResponseWriter, src io.Reader, flush bool, x *exchange) error {
+	bp := x.getBuf()
+	defer x.putBuf(bp)
 	buf := *bp
 	var fl http.Flusher
 	if flush {
@@ -273,8 +269,8 @@ func (f *Forwarder) serveUpgrade(w http.ResponseWriter, r *http.Request, x *exch
 		}
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- copyRaw(backend, conn) }()
-	go func() { errc <- copyRaw(conn, backend) }()
+	go func() { errc <- copyRaw(backend, conn, x) }()
+	go func() { errc <- copyRaw(conn, backend, x) }()
 	// Either direction ending ends the tunnel: closing both sides unblocks
 	// the other copier, which we then wait for so no goroutine outlives the
 	// request.
@@ -292,9 +288,9 @@ func (f *Forwarder) serveUpgrade(w http.ResponseWriter, r *http.Request, x *exch
 }
 
 // copyRaw copies an upgraded stream through a pooled buffer.
-func copyRaw(dst io.Writer, src io.Reader) error {
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
+func copyRaw(dst io.Writer, src io.Reader, x *exchange) error {
+	bp := x.getBuf()
+	defer x.putBuf(bp)
 	_, err := io.CopyBuffer(dst, src, *bp)
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,13 @@ type Handler struct {
 	// per request: a per-process random prefix and a counter.
 	idPrefix string
 	idSeq    atomic.Uint64
+
+	// exchanges recycles per-request state and bufs the 32 KiB buffers
+	// bodies are streamed through, so a request allocates neither and
+	// memory stays bounded by the requests in flight, whatever the body
+	// sizes.
+	exchanges sync.Pool
+	bufs      sync.Pool
 }
 
 // Options are a Handler's optional collaborators. The zero value logs
@@ -66,15 +74,22 @@ func NewHandler(h *snapshot.Holder, o Options) *Handler {
 	}
 	var b [6]byte
 	rand.Read(b[:])
-	return &Handler{snapshots: h, accessLog: o.AccessLog, metrics: o.Metrics, logger: o.Logger,
+	hd := &Handler{snapshots: h, accessLog: o.AccessLog, metrics: o.Metrics, logger: o.Logger,
 		h2Limits: o.H2Limits, idPrefix: hex.EncodeToString(b[:])}
+	hd.exchanges.New = newExchange
+	hd.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	return hd
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	x := getExchange()
-	defer putExchange(x)
+	x := h.exchanges.Get().(*exchange)
+	defer func() {
+		x.reset()
+		h.exchanges.Put(x)
+	}()
+	x.bufs = &h.bufs
 	x.snap = h.snapshots.Load()
 	x.rw.w = w
 	x.requestID = h.requestID(r)
