@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -104,6 +105,12 @@ func (a *Applier) Apply(cfg *config.Config, src Source) (Result, error) {
 	a.holder.Swap(next)
 	a.state.Commit(next.PoolList)
 	forgetRemoved(a.metrics, prev, next)
+	if a.active != nil && listenerSettingsChanged(a.active.Server, cfg.Server) {
+		// Listener settings are fixed when the listener starts; say so
+		// rather than let an operator believe a new limit is in force.
+		a.logger.Warn("server.* changed: listener limits, timeouts and h2c take effect at the next restart",
+			"version", version)
+	}
 	a.active = cfg
 	a.metrics.SetConfigVersion(version)
 	a.metrics.ConfigApplied("accepted")
@@ -162,4 +169,12 @@ func (r Result) String() string {
 		return fmt.Sprintf("version %s unchanged", r.Version)
 	}
 	return fmt.Sprintf("version %s applied (was %s)", r.Version, r.PreviousVersion)
+}
+
+// listenerSettingsChanged reports whether an apply changed the server.*
+// settings that are fixed when a listener starts: all of them except
+// trusted_proxies, which the snapshot carries.
+func listenerSettingsChanged(prev, next config.Server) bool {
+	prev.TrustedProxies, next.TrustedProxies = nil, nil
+	return !reflect.DeepEqual(prev, next)
 }

@@ -149,3 +149,22 @@ func TestInFlightRequestKeepsItsSnapshot(t *testing.T) {
 		t.Errorf("status = %d", resp.StatusCode)
 	}
 }
+
+func TestListenerSettingsChanged(t *testing.T) {
+	base := config.Server{MaxHeaderCount: 100, TrustedProxies: []string{"10.0.0.0/8"}}
+	tests := []struct {
+		desc string
+		next config.Server
+		want bool
+	}{
+		{"same", base, false},
+		{"only trusted proxies", config.Server{MaxHeaderCount: 100, TrustedProxies: []string{"192.0.2.0/24"}}, false},
+		{"a limit", config.Server{MaxHeaderCount: 50, TrustedProxies: base.TrustedProxies}, true},
+		{"h2c", config.Server{MaxHeaderCount: 100, H2C: true, TrustedProxies: base.TrustedProxies}, true},
+	}
+	for _, tt := range tests {
+		if got := listenerSettingsChanged(base, tt.next); got != tt.want {
+			t.Errorf("%s: listenerSettingsChanged = %v, want %v", tt.desc, got, tt.want)
+		}
+	}
+}
