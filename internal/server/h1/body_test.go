@@ -63,10 +63,12 @@ func TestChunkedBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, rd := range readers {
+			if rd.size < 4096 && (strings.Contains(tt.name, "too long") || strings.Contains(tt.name, "flood")) {
+				// A chunk line is limited to the buffer size: with a small
+				// buffer these cases test the buffer, not the limit.
+				continue
+			}
 			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
-				if rd.size < 4096 && (strings.Contains(tt.name, "too long") || strings.Contains(tt.name, "flood")) {
-					t.Skip("a chunk line is limited to the buffer size")
-				}
 				h := &head{chunked: true, contentLength: -1}
 				b, r := newTestBody(rd.wrap(strings.NewReader(tt.in)), rd.size, h)
 				got, err := io.ReadAll(b)
