@@ -311,6 +311,11 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		{"not found", "other.net", "/missing/page", "", ""},
 	}
 	for _, tt := range tests {
+		if raceEnabled && (tt.desc == "regex" || tt.desc == "not found") {
+			// These run regexps, whose pooled matchers the race detector
+			// drops at random; the plain build checks them.
+			continue
+		}
 		allocs := testing.AllocsPerRun(200, func() {
 			if got := tb.Match(tt.host, "GET", tt.path, tt.query, h); gotID(got) != tt.wantID {
 				t.Fatalf("Match(%q, %q) = %q, want %q", tt.host, tt.path, gotID(got), tt.wantID)
