@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strings"
+	"unsafe"
 )
 
 // request is one request as the matcher sees it.
@@ -39,12 +40,16 @@ func (t *Table[V]) Match(host, method, path, rawQuery string, h http.Header) Res
 		query:  rawQuery,
 		header: h,
 	}
-	// Map lookups index with string(lh[...]), which Go does not allocate
-	// for, so the lower-cased host lives in this stack buffer.
-	var buf [256]byte
 	var lh []byte
 	var ascii bool
-	if len(req.host) <= len(buf) {
+	if isLowerASCII(req.host) {
+		// The common case: the host is already lower-case ASCII, so the
+		// lookups can read it in place. find only reads lh.
+		lh, ascii = unsafe.Slice(unsafe.StringData(req.host), len(req.host)), true
+	} else if len(req.host) <= 256 {
+		// Map lookups index with string(lh[...]), which Go does not
+		// allocate for, so the lower-cased host lives in this stack buffer.
+		var buf [256]byte
 		lh, ascii = lowerASCII(buf[:0], req.host)
 	} else {
 		lh, ascii = lowerASCII(nil, req.host)
