@@ -66,7 +66,7 @@ func (t *Table[V]) Match(host, method, path, rawQuery string, h http.Header) Res
 
 // find searches the host groups in precedence order and returns the
 // winning rule's index, or -1, and the matched prefix.
-func (t *Table[V]) find(lh []byte, ascii bool, req *request) (int, string) {
+func (t *matcher) find(lh []byte, ascii bool, req *request) (int, string) {
 	if t.exactLens.has(len(lh)) {
 		if g := t.exact[string(lh)]; g != nil {
 			if id, prefix := t.matchGroup(g, req); id >= 0 {
@@ -110,7 +110,7 @@ func (t *Table[V]) find(lh []byte, ascii bool, req *request) (int, string) {
 
 // matchGroup searches one host group: exact path, longest prefix, path
 // regexes, then rules without a path matcher.
-func (t *Table[V]) matchGroup(g *group, req *request) (int, string) {
+func (t *matcher) matchGroup(g *group, req *request) (int, string) {
 	if g.exactLens.has(len(req.path)) {
 		if id := t.first(g.exact[req.path], req); id >= 0 {
 			return id, ""
@@ -135,7 +135,7 @@ func (t *Table[V]) matchGroup(g *group, req *request) (int, string) {
 // prefixMatch looks the path up at each segment boundary, longest first:
 // for "/a/b" the keys "/a/b", "/a" and "" (the prefix "/"). Keys never end
 // in "/", so a trailing slash of the path is looked up without it.
-func (t *Table[V]) prefixMatch(g *group, req *request) (int, string) {
+func (t *matcher) prefixMatch(g *group, req *request) (int, string) {
 	p := req.path
 	// i is the length of the key to try; p[i] is "/" or the end.
 	i := len(p)
@@ -161,7 +161,7 @@ func (t *Table[V]) prefixMatch(g *group, req *request) (int, string) {
 
 // first returns the first rule of ids whose constraints the request meets,
 // or -1, noting in req a rule that failed only on the method.
-func (t *Table[V]) first(ids []int32, req *request) int {
+func (t *matcher) first(ids []int32, req *request) int {
 	for _, id := range ids {
 		m := &t.meta[id]
 		if !headersMatch(m.headers, req.header) || !queryMatch(m.query, req.query) {
