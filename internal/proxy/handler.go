@@ -217,7 +217,8 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
 	rec.Duration = d
 	rec.BytesIn = x.bytesIn()
 	rec.BytesOut = x.rw.written
-	rec.ClientIP = clientIP(peerAddr(r.RemoteAddr), isTrusted(peerAddr(r.RemoteAddr), x.snap.TrustedProxies),
+	peer := peerAddr(r.RemoteAddr)
+	rec.ClientIP = clientIP(peer, isTrusted(peer, x.snap.TrustedProxies),
 		r.Header["X-Forwarded-For"], x.snap.TrustedProxies).String()
 	rec.Error = string(x.category)
 	h.accessLog.Log(rec)
