@@ -7,7 +7,9 @@
 package httpwire
 
 import (
+	"errors"
 	"math"
+	"net/http"
 	"net/textproto"
 	"strings"
 )
@@ -178,3 +180,45 @@ var commonNames = func() map[string]string {
 	}
 	return m
 }()
+
+// ForbiddenTrailer reports the canonical field names that must never come
+// from a trailer section: framing and routing fields (RFC 9110 section
+// 6.5.1), which a recipient has already acted on by then.
+func ForbiddenTrailer(key string) bool {
+	switch key {
+	case "Transfer-Encoding", "Content-Length", "Trailer", "Host":
+		return true
+	}
+	return false
+}
+
+// DeclaredTrailers parses the values of a Trailer field into a header with
+// one nil-valued canonical key per announced field, as net/http presents
+// them until the body ends (nil when none is announced). It reports why
+// the declaration is unacceptable: a name that is not a token, or a
+// forbidden field.
+func DeclaredTrailers(values []string) (http.Header, error) {
+	var t http.Header
+	for _, v := range values {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			name = TrimOWS(name)
+			if name == "" {
+				continue
+			}
+			if !ValidToken(name) {
+				return nil, errors.New("invalid Trailer field")
+			}
+			key := CanonicalKey(name)
+			if ForbiddenTrailer(key) {
+				return nil, errors.New("forbidden field " + key + " in Trailer")
+			}
+			if t == nil {
+				t = make(http.Header, len(values))
+			}
+			t[key] = nil
+		}
+	}
+	return t, nil
+}

@@ -107,3 +107,31 @@ func FuzzCanonicalKey(f *testing.F) {
 		}
 	})
 }
+
+func TestDeclaredTrailers(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    http.Header
+		wantErr bool
+	}{
+		{nil, nil, false},
+		{[]string{""}, nil, false},
+		{[]string{"grpc-status, Grpc-Message", " x-checksum "}, http.Header{"Grpc-Status": nil, "Grpc-Message": nil, "X-Checksum": nil}, false},
+		{[]string{"bad name"}, nil, true},
+		{[]string{"X-A, content-length"}, nil, true},
+		{[]string{"Host"}, nil, true},
+		{[]string{"Trailer"}, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := DeclaredTrailers(tt.in)
+		if (err != nil) != tt.wantErr || len(got) != len(tt.want) {
+			t.Errorf("DeclaredTrailers(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+			continue
+		}
+		for k := range tt.want {
+			if _, ok := got[k]; !ok {
+				t.Errorf("DeclaredTrailers(%q) lacks %q", tt.in, k)
+			}
+		}
+	}
+}

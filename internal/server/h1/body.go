@@ -334,7 +334,7 @@ func (b *body) readTrailer(br *bufio.Reader) error {
 			return bodyErr("malformed trailer field")
 		}
 		key := httpwire.CanonicalKey(name)
-		if forbiddenTrailer(key) {
+		if httpwire.ForbiddenTrailer(key) {
 			continue
 		}
 		if b.req.Trailer == nil {

@@ -485,39 +485,12 @@ func (h *head) declaredTrailers() error {
 		return nil
 	}
 	delete(h.header, "Trailer")
-	tr := make(http.Header, len(vv))
-	for _, v := range vv {
-		for v != "" {
-			var elem string
-			elem, v, _ = strings.Cut(v, ",")
-			elem = httpwire.TrimOWS(elem)
-			if elem == "" {
-				continue
-			}
-			if !httpwire.ValidToken(elem) {
-				return badRequest("invalid Trailer header")
-			}
-			key := httpwire.CanonicalKey(elem)
-			if forbiddenTrailer(key) {
-				return badRequest("forbidden field declared in Trailer")
-			}
-			tr[key] = nil
-		}
+	tr, err := httpwire.DeclaredTrailers(vv)
+	if err != nil {
+		return badRequest(err.Error())
 	}
-	if len(tr) > 0 {
-		h.trailer = tr
-	}
+	h.trailer = tr
 	return nil
-}
-
-// forbiddenTrailer reports fields that must never come from a trailer
-// section: framing and routing fields (RFC 9110 6.5.1).
-func forbiddenTrailer(key string) bool {
-	switch key {
-	case "Transfer-Encoding", "Content-Length", "Trailer", "Host":
-		return true
-	}
-	return false
 }
 
 // errIsReq reports whether err is a request rejection and returns it.

@@ -299,29 +299,11 @@ func frame(r *response, f *framing, req *http.Request, spare []string) error {
 func declareTrailers(resp *http.Response) error {
 	vv := resp.Header["Trailer"]
 	delete(resp.Header, "Trailer")
-	t := make(http.Header, len(vv))
-	for _, v := range vv {
-		for v != "" {
-			var name string
-			name, v, _ = strings.Cut(v, ",")
-			name = httpwire.TrimOWS(name)
-			if name == "" {
-				continue
-			}
-			if !httpwire.ValidToken(name) {
-				return malformed("invalid Trailer field")
-			}
-			key := httpwire.CanonicalKey(name)
-			switch key {
-			case "Transfer-Encoding", "Trailer", "Content-Length":
-				// Framing fields cannot arrive after the framing
-				// (RFC 9110 section 6.5.1).
-				return malformed("forbidden field " + key + " in Trailer")
-			}
-			t[key] = nil
-		}
+	t, err := httpwire.DeclaredTrailers(vv)
+	if err != nil {
+		return malformed(err.Error())
 	}
-	if len(t) > 0 {
+	if t != nil {
 		resp.Trailer = t
 	}
 	return nil
