@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -42,6 +43,22 @@ type exchange struct {
 	abort bool
 	// bufs is the Handler's pool of body-copy buffers; nil outside one.
 	bufs *sync.Pool
+	// peer is the client connection's address and trusted whether it is
+	// one of the snapshot's trusted proxies; computed once per request.
+	peer    netip.Addr
+	trusted bool
+	// clientIP is the client address as logged and hashed; "" until
+	// someone needs it.
+	clientIP string
+}
+
+// client returns the client address (see clientIP in headers.go), computed
+// at most once per request.
+func (x *exchange) client(r *http.Request, trusted []netip.Prefix) string {
+	if x.clientIP == "" {
+		x.clientIP = clientIP(x.peer, x.trusted, r.Header["X-Forwarded-For"], trusted).String()
+	}
+	return x.clientIP
 }
 
 // newExchange makes an exchange for the Handler's pool.

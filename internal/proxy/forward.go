@@ -28,7 +28,10 @@ type Forwarder struct {
 	// no path matcher. Prefix routes replace the prefix that matched.
 	RewriteFrom string
 	// TrustedProxies are the peers whose X-Forwarded-* headers are kept and
-	// appended to. Empty trusts no one.
+	// appended to; empty trusts no one. compile sets the snapshot's list
+	// here, and the Handler has already classified the peer against that
+	// same list, so the Forwarder reads the list itself only when it is
+	// used without a Handler.
 	TrustedProxies []netip.Prefix
 	// Via is this proxy's Via entry, e.g. "1.1 keel". Empty sends none.
 	Via string
@@ -50,13 +53,13 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x = newExchange().(*exchange)
 		x.rw.w = w
 		w = &x.rw
+		x.peer = peerAddr(r.RemoteAddr)
+		x.trusted = isTrusted(x.peer, f.TrustedProxies)
 	}
-	peer := peerAddr(r.RemoteAddr)
-	trusted := isTrusted(peer, f.TrustedProxies)
 
 	var cip string
 	if f.NeedClientIP {
-		cip = clientIP(peer, trusted, r.Header["X-Forwarded-For"], f.TrustedProxies).String()
+		cip = x.client(r, f.TrustedProxies)
 	}
 	ep := f.Pool.Pick(r, cip, nil)
 	if ep == nil {
@@ -66,7 +69,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.rec.Endpoint = ep.Address()
 
 	upgrade := upgradeType(r.Header)
-	out := f.outgoing(r, ep, x.matchedPrefix, upgrade, peer, trusted)
+	out := f.outgoing(r, ep, x.matchedPrefix, upgrade, x.peer, x.trusted)
 
 	ep.Acquire()
 	defer ep.Release()

@@ -91,6 +91,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	x.bufs = &h.bufs
 	x.snap = h.snapshots.Load()
+	x.peer = peerAddr(r.RemoteAddr)
+	x.trusted = isTrusted(x.peer, x.snap.TrustedProxies)
 	x.rw.w = w
 	x.requestID = h.requestID(r)
 
@@ -217,9 +219,7 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
 	rec.Duration = d
 	rec.BytesIn = x.bytesIn()
 	rec.BytesOut = x.rw.written
-	peer := peerAddr(r.RemoteAddr)
-	rec.ClientIP = clientIP(peer, isTrusted(peer, x.snap.TrustedProxies),
-		r.Header["X-Forwarded-For"], x.snap.TrustedProxies).String()
+	rec.ClientIP = x.client(r, x.snap.TrustedProxies)
 	rec.Error = string(x.category)
 	h.accessLog.Log(rec)
 }
