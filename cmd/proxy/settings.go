@@ -24,11 +24,17 @@ import (
 // serverSettings returns the listener settings of cfg, or the defaults when
 // there is no config. Listener limits are read when the listener starts.
 func serverSettings(cfg *config.Config) config.Server {
+	return orDefaults(cfg).Server
+}
+
+// orDefaults returns cfg, or the all-defaults config when the proxy runs
+// without one.
+func orDefaults(cfg *config.Config) *config.Config {
 	if cfg == nil {
 		cfg = new(config.Config)
 		cfg.ApplyDefaults()
 	}
-	return cfg.Server
+	return cfg
 }
 
 type shutdown struct{ drainDelay, gracePeriod time.Duration }
@@ -36,10 +42,7 @@ type shutdown struct{ drainDelay, gracePeriod time.Duration }
 // shutdownSettings returns the active config's drain delay and grace
 // period (SPEC section 11), or the defaults.
 func shutdownSettings(cfg *config.Config) shutdown {
-	if cfg == nil {
-		cfg = new(config.Config)
-		cfg.ApplyDefaults()
-	}
+	cfg = orDefaults(cfg)
 	sd := shutdown{gracePeriod: cfg.Shutdown.GracePeriod.Std()}
 	if cfg.Shutdown.DrainDelay != nil {
 		sd.drainDelay = cfg.Shutdown.DrainDelay.Std()
