@@ -23,29 +23,47 @@ type Table[V any] struct {
 // as plain functions (inlined where small) instead of through a generic
 // shape dictionary: measurably cheaper on the per-request path.
 type matcher struct {
-	meta  []ruleMatch       // compiled matchers, parallel to rules
-	exact map[string]*group // lower-case host -> group
-	wild  map[string]*group // lower-case ".suffix" -> group
+	meta  []ruleMatch    // compiled matchers, parallel to rules
+	exact frozen[*group] // lower-case host -> group
+	wild  frozen[*group] // lower-case ".suffix" -> group
 	// exactLens and wildLens hold the key lengths of exact and wild, so
-	// that Match skips lookups that cannot hit: map lookups are the
-	// costliest step of Match.
+	// that Match skips lookups that cannot hit: lookups are the costliest
+	// step of Match.
 	exactLens, wildLens lengths
 	regex               []hostGroup // in config order of each pattern's first rule
 	any                 *group      // rules without a host; nil when there are none
 }
 
-// lengths is a set of string lengths, kept to skip map lookups that cannot
-// hit. Lengths of 64 and more are not recorded and always reported present.
-type lengths uint64
+// lengths is a set of key lengths, kept to skip lookups that cannot hit
+// and to find the candidate keys of a suffix or prefix search without
+// scanning for separators. Lengths below 64 are recorded exactly; longer
+// ones only as "some key is 64 bytes or longer" (long).
+type lengths struct {
+	short uint64 // bit n: some key is n bytes long
+	long  bool
+}
 
 func (l *lengths) add(n int) {
 	if n < 64 {
-		*l |= 1 << n
+		l.short |= 1 << n
+	} else {
+		l.long = true
 	}
 }
 
-func (l lengths) has(n int) bool {
-	return n >= 64 || l&(1<<n) != 0
+func (l *lengths) has(n int) bool {
+	if n >= 64 {
+		return l.long
+	}
+	return l.short&(1<<n) != 0
+}
+
+// upTo returns the recorded lengths below 64 that are at most n.
+func (l *lengths) upTo(n int) uint64 {
+	if n >= 63 {
+		return l.short
+	}
+	return l.short & (1<<(n+1) - 1)
 }
 
 // hostGroup is the group of rules sharing one host regex.
@@ -58,8 +76,8 @@ type hostGroup struct {
 // indexes by descending constraint count, then config order, so the first
 // rule in a bucket that matches is the winner within that bucket.
 type group struct {
-	exact  map[string][]int32 // normalised path -> rules
-	prefix map[string][]int32 // prefix key (no trailing slash, "" for "/") -> rules
+	exact  frozen[[]int32] // normalised path -> rules
+	prefix frozen[[]int32] // prefix key (no trailing slash, "" for "/") -> rules
 	// exactLens and prefixLens hold the key lengths of exact and prefix,
 	// and prefixMax the longest prefix key, to skip lookups that cannot
 	// hit.
@@ -67,6 +85,15 @@ type group struct {
 	prefixMax             int
 	regex                 []pathBucket // in config order of each pattern's first rule
 	none                  []int32      // rules without a path matcher
+
+	// building holds the path indexes while Compile fills them; index
+	// freezes them into exact and prefix and drops it.
+	building *groupBuilder
+}
+
+// groupBuilder is the mutable form of a group's path indexes.
+type groupBuilder struct {
+	exact, prefix map[string][]int32
 }
 
 // pathBucket is the rules of one group sharing one path regex.
@@ -347,31 +374,72 @@ func copyRule[V any](r *Rule[V]) Rule[V] {
 
 // index builds the host and path indexes from t.meta.
 func (t *Table[V]) index() {
-	t.exact = make(map[string]*group)
-	t.wild = make(map[string]*group)
-	regexIndex := make(map[string]int) // host pattern -> position in t.regex
+	b := indexBuilder{
+		exact:      make(map[string]*group),
+		wild:       make(map[string]*group),
+		regexIndex: make(map[string]int),
+	}
 	for i := range t.meta {
 		m := &t.meta[i]
-		t.groupOf(m, regexIndex).add(int32(i), m)
+		b.groupOf(&t.matcher, m).add(int32(i), m)
 	}
-	t.sortBuckets()
+	// Sort every bucket, then freeze the indexes. Buckets were filled in
+	// config order and the sort is stable, so config order breaks the
+	// remaining ties.
+	byConstraints := func(a, b int32) int {
+		return cmp.Compare(t.meta[b].constraints, t.meta[a].constraints)
+	}
+	finish := func(g *group) {
+		if gb := g.building; gb != nil {
+			for _, ids := range gb.exact {
+				slices.SortStableFunc(ids, byConstraints)
+			}
+			for _, ids := range gb.prefix {
+				slices.SortStableFunc(ids, byConstraints)
+			}
+			g.exact, g.prefix, g.building = freeze(gb.exact), freeze(gb.prefix), nil
+		}
+		for _, pb := range g.regex {
+			slices.SortStableFunc(pb.ids, byConstraints)
+		}
+		slices.SortStableFunc(g.none, byConstraints)
+	}
+	for _, g := range b.exact {
+		finish(g)
+	}
+	for _, g := range b.wild {
+		finish(g)
+	}
+	for _, hg := range t.regex {
+		finish(hg.g)
+	}
+	if t.any != nil {
+		finish(t.any)
+	}
+	t.exact, t.wild = freeze(b.exact), freeze(b.wild)
+}
+
+// indexBuilder holds the host indexes while index fills them.
+type indexBuilder struct {
+	exact, wild map[string]*group
+	regexIndex  map[string]int // host pattern -> position in matcher.regex
 }
 
 // groupOf returns the host group of m, creating it on first use, and sets
 // m.hostOrder.
-func (t *Table[V]) groupOf(m *ruleMatch, regexIndex map[string]int) *group {
+func (b *indexBuilder) groupOf(t *matcher, m *ruleMatch) *group {
 	switch m.hostKind {
 	case hostExact:
 		t.exactLens.add(len(m.hostKey))
-		return groupIn(t.exact, m.hostKey)
+		return groupIn(b.exact, m.hostKey)
 	case hostWildcard:
 		t.wildLens.add(len(m.hostKey))
-		return groupIn(t.wild, m.hostKey)
+		return groupIn(b.wild, m.hostKey)
 	case hostRegex:
-		j, ok := regexIndex[m.hostKey]
+		j, ok := b.regexIndex[m.hostKey]
 		if !ok {
 			j = len(t.regex)
-			regexIndex[m.hostKey] = j
+			b.regexIndex[m.hostKey] = j
 			t.regex = append(t.regex, hostGroup{pat: m.hostPat, g: &group{}})
 		}
 		m.hostOrder = j
@@ -395,12 +463,15 @@ func groupIn(m map[string]*group, key string) *group {
 // add puts rule id into the bucket of its path matcher and sets
 // m.pathOrder.
 func (g *group) add(id int32, m *ruleMatch) {
+	if g.building == nil && (m.pathKind == pathExact || m.pathKind == pathPrefix) {
+		g.building = &groupBuilder{}
+	}
 	switch m.pathKind {
 	case pathExact:
-		g.exact = addTo(g.exact, m.pathKey, id)
+		g.building.exact = addTo(g.building.exact, m.pathKey, id)
 		g.exactLens.add(len(m.pathKey))
 	case pathPrefix:
-		g.prefix = addTo(g.prefix, m.pathKey, id)
+		g.building.prefix = addTo(g.building.prefix, m.pathKey, id)
 		g.prefixLens.add(len(m.pathKey))
 		g.prefixMax = max(g.prefixMax, len(m.pathKey))
 	case pathRegex:
@@ -423,37 +494,4 @@ func addTo(m map[string][]int32, key string, id int32) map[string][]int32 {
 	}
 	m[key] = append(m[key], id)
 	return m
-}
-
-// sortBuckets orders every bucket by descending constraint count. The sort
-// is stable and buckets were filled in config order, so config order breaks
-// the remaining ties.
-func (t *Table[V]) sortBuckets() {
-	byConstraints := func(a, b int32) int {
-		return cmp.Compare(t.meta[b].constraints, t.meta[a].constraints)
-	}
-	sortGroup := func(g *group) {
-		for _, ids := range g.exact {
-			slices.SortStableFunc(ids, byConstraints)
-		}
-		for _, ids := range g.prefix {
-			slices.SortStableFunc(ids, byConstraints)
-		}
-		for _, b := range g.regex {
-			slices.SortStableFunc(b.ids, byConstraints)
-		}
-		slices.SortStableFunc(g.none, byConstraints)
-	}
-	for _, g := range t.exact {
-		sortGroup(g)
-	}
-	for _, g := range t.wild {
-		sortGroup(g)
-	}
-	for _, hg := range t.regex {
-		sortGroup(hg.g)
-	}
-	if t.any != nil {
-		sortGroup(t.any)
-	}
 }

@@ -7,9 +7,10 @@
 //
 // [Compile] validates the rules, normalises their hosts and paths, compiles
 // every regular expression once and indexes the rules by host and path, so
-// that [Table.Match] does a handful of map lookups and allocates nothing in
-// the common case. A Table never changes after Compile; a new config builds a
-// new Table.
+// that [Table.Match] does a handful of hash lookups and allocates nothing in
+// the common case. The indexes are read-only open-addressing tables sized
+// at compile time, so their longest probe is fixed before the first request.
+// A Table never changes after Compile; a new config builds a new Table.
 //
 // # Hosts
 //

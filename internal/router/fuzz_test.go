@@ -24,6 +24,10 @@ func fuzzRules() []Rule[int] {
 		{ID: "none-prefix", PathPrefix: "/x/y", Query: map[string]string{"a b": "c/d"}},
 		{ID: "none-root-hdr", PathPrefix: "/", Headers: map[string]string{"X-A": "2"}},
 		{ID: "none-any", Methods: []string{"OPTIONS"}},
+		// Keys of 64 bytes and more take the matcher's long-key paths.
+		{ID: "long-prefix", Host: "a.example.com", PathPrefix: "/" + strings.Repeat("l", 70) + "/m"},
+		{ID: "long-prefix-short", Host: "a.example.com", PathPrefix: "/" + strings.Repeat("l", 70)},
+		{ID: "long-wild", Host: "*." + strings.Repeat("w", 70) + ".example.com", PathPrefix: "/"},
 	}
 }
 
@@ -40,6 +44,9 @@ func FuzzMatch(f *testing.F) {
 	f.Add("other", "GET", "/x/y/z", "a+b=c%2Fd", "")
 	f.Add("other", "TRACE", "/x", "", "")
 	f.Add("[", "", "%", "%%;&=", "\x00")
+	f.Add("a.example.com", "GET", "/"+strings.Repeat("l", 70)+"/m/n", "", "")
+	f.Add("a.example.com", "GET", "/"+strings.Repeat("l", 70)+"/", "", "")
+	f.Add("x."+strings.Repeat("w", 70)+".example.com", "GET", "/", "", "")
 	tb, err := Compile(fuzzRules())
 	if err != nil {
 		f.Fatalf("Compile: %v", err)

@@ -40,17 +40,6 @@ func hostname(h string) string {
 	return h
 }
 
-// isLowerASCII reports whether s has no upper-case letter and no byte
-// outside ASCII, so that lowerASCII would return it unchanged.
-func isLowerASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c-'A' < 26 || c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // lowerASCII appends s to dst with ASCII letters lowered and reports whether
 // s is all ASCII. Only ASCII is folded: hosts on the wire are ASCII (IDNA
 // names travel as punycode), and folding only ASCII keeps compile and match
@@ -60,10 +49,6 @@ func isLowerASCII(s string) bool {
 // byte loop for the tail is the plain definition, and TestLowerASCII
 // checks the two against each other.
 func lowerASCII(dst []byte, s string) ([]byte, bool) {
-	const (
-		ones = 0x0101010101010101
-		high = 0x8080808080808080
-	)
 	n := len(dst)
 	dst = append(dst, s...)
 	b := dst[n:]

@@ -1,7 +1,7 @@
 package router
 
 import (
-	"bytes"
+	"math/bits"
 	"net/http"
 	"strings"
 	"unsafe"
@@ -68,7 +68,7 @@ func (t *Table[V]) Match(host, method, path, rawQuery string, h http.Header) Res
 // winning rule's index, or -1, and the matched prefix.
 func (t *matcher) find(lh []byte, ascii bool, req *request) (int, string) {
 	if t.exactLens.has(len(lh)) {
-		if g := t.exact[string(lh)]; g != nil {
+		if g := t.exact.get(bytesString(lh)); g != nil {
 			if id, prefix := t.matchGroup(g, req); id >= 0 {
 				return id, prefix
 			}
@@ -76,22 +76,10 @@ func (t *matcher) find(lh []byte, ascii bool, req *request) (int, string) {
 	}
 	// Wildcard keys start at a dot that has at least one byte before it:
 	// "*.example.com" is keyed ".example.com" and must not match
-	// "example.com". Scanning left to right tries the longest suffix first.
-	if len(t.wild) > 0 {
-		for i := 1; i < len(lh); i++ {
-			j := bytes.IndexByte(lh[i:], '.')
-			if j < 0 {
-				break
-			}
-			i += j
-			if !t.wildLens.has(len(lh) - i) {
-				continue
-			}
-			if g := t.wild[string(lh[i:])]; g != nil {
-				if id, prefix := t.matchGroup(g, req); id >= 0 {
-					return id, prefix
-				}
-			}
+	// "example.com". The longest suffix wins.
+	if t.wild.len() > 0 {
+		if id, prefix := t.matchWild(lh, req); id >= 0 {
+			return id, prefix
 		}
 	}
 	for _, hg := range t.regex {
@@ -112,11 +100,11 @@ func (t *matcher) find(lh []byte, ascii bool, req *request) (int, string) {
 // regexes, then rules without a path matcher.
 func (t *matcher) matchGroup(g *group, req *request) (int, string) {
 	if g.exactLens.has(len(req.path)) {
-		if id := t.first(g.exact[req.path], req); id >= 0 {
+		if id := t.first(g.exact.get(req.path), req); id >= 0 {
 			return id, ""
 		}
 	}
-	if len(g.prefix) > 0 {
+	if g.prefix.len() > 0 {
 		if id, prefix := t.prefixMatch(g, req); id >= 0 {
 			return id, prefix
 		}
@@ -132,24 +120,73 @@ func (t *matcher) matchGroup(g *group, req *request) (int, string) {
 	return t.first(g.none, req), ""
 }
 
+// matchWild searches the wildcard host groups whose suffix lh ends with,
+// longest first. It tries only the suffix lengths some key has (where lh
+// has a dot), so a host that no wildcard can match costs a few bit tests.
+func (t *matcher) matchWild(lh []byte, req *request) (int, string) {
+	if t.wildLens.long && len(lh) > 64 {
+		for i := 1; i < len(lh)-63; i++ {
+			if lh[i] == '.' {
+				if id, prefix := t.matchWildAt(lh, i, req); id >= 0 {
+					return id, prefix
+				}
+			}
+		}
+	}
+	// A key is shorter than lh, so that a label precedes its dot.
+	for cand := t.wildLens.upTo(len(lh) - 1); cand != 0; {
+		n := bits.Len64(cand) - 1
+		cand &^= 1 << n
+		if lh[len(lh)-n] == '.' {
+			if id, prefix := t.matchWildAt(lh, len(lh)-n, req); id >= 0 {
+				return id, prefix
+			}
+		}
+	}
+	return -1, ""
+}
+
+// matchWildAt searches the wildcard group keyed by lh[i:], if any.
+func (t *matcher) matchWildAt(lh []byte, i int, req *request) (int, string) {
+	if g := t.wild.get(bytesString(lh[i:])); g != nil {
+		return t.matchGroup(g, req)
+	}
+	return -1, ""
+}
+
 // prefixMatch looks the path up at each segment boundary, longest first:
 // for "/a/b" the keys "/a/b", "/a" and "" (the prefix "/"). Keys never end
-// in "/", so a trailing slash of the path is looked up without it.
+// in "/", so a trailing slash of the path is looked up without it. It
+// tries only the key lengths some prefix has, so a path costs one lookup
+// per prefix length that falls on one of its segment boundaries.
 func (t *matcher) prefixMatch(g *group, req *request) (int, string) {
 	p := req.path
-	// i is the length of the key to try; p[i] is "/" or the end.
-	i := len(p)
-	if i > 0 && p[i-1] == '/' {
-		i--
+	if g.prefixLens.long && len(p) >= 64 {
+		// Keys of 64 bytes and more are not in the bit set: walk the
+		// segment boundaries down to 64.
+		i := len(p)
+		if p[i-1] == '/' {
+			i--
+		}
+		if i > g.prefixMax {
+			i = strings.LastIndexByte(p[:g.prefixMax+1], '/')
+		}
+		for ; i >= 64; i = strings.LastIndexByte(p[:i], '/') {
+			if id := t.first(g.prefix.get(p[:i]), req); id >= 0 {
+				return id, p[:i]
+			}
+		}
 	}
-	if i > g.prefixMax {
-		i = strings.LastIndexByte(p[:g.prefixMax+1], '/')
-	}
-	for ; i >= 0; i = strings.LastIndexByte(p[:i], '/') {
-		if !g.prefixLens.has(i) {
+	for cand := g.prefixLens.upTo(len(p)); cand != 0; {
+		i := bits.Len64(cand) - 1
+		cand &^= 1 << i
+		// p[:i] is a whole-segment prefix when the next byte is a
+		// slash or the end. A key never ends in "/", so a path with a
+		// trailing slash is found at the length before it.
+		if i < len(p) && p[i] != '/' {
 			continue
 		}
-		if id := t.first(g.prefix[p[:i]], req); id >= 0 {
+		if id := t.first(g.prefix.get(p[:i]), req); id >= 0 {
 			if i == 0 {
 				return id, "/"
 			}
@@ -267,4 +304,12 @@ func validEscapes(s string) bool {
 		s = s[i+3:]
 	}
 	return true
+}
+
+// bytesString returns b as a string without copying. The lookups that use
+// it only compare the string and do not keep it, so the bytes (the
+// lower-cased host, possibly in a stack buffer) need to live only as long
+// as the call.
+func bytesString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }

@@ -1,7 +1,9 @@
 package router
 
 import (
+	"math/rand/v2"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -77,4 +79,27 @@ func FuzzPatternPrefilter(f *testing.F) {
 				src, fold, in, got, want, p.prefix, p.suffix)
 		}
 	})
+}
+
+// TestMayMatchAgreesWithStrings checks the word pre-check against its
+// definition for literals and inputs on both sides of eight bytes.
+func TestMayMatchAgreesWithStrings(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	rnd := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "ab."[r.IntN(3)]
+		}
+		return string(b)
+	}
+	for range 200000 {
+		var p pattern
+		p.setLiterals(rnd(r.IntN(11)), rnd(r.IntN(11)))
+		in := rnd(r.IntN(20))
+		want := strings.HasPrefix(in, p.prefix) && strings.HasSuffix(in, p.suffix)
+		if got := p.mayMatch(in); got != want {
+			t.Fatalf("literals %q, %q: mayMatch(%q) = %v, want %v", p.prefix, p.suffix, in, got, want)
+		}
+	}
 }
