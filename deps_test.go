@@ -11,6 +11,8 @@ import (
 // config parsing; data-plane parts do not import each other.
 var allowedImports = map[string][]string{
 	"obs":               {},
+	"audit":             {},
+	"ctl":               {},
 	"config":            {},
 	"router":            {},
 	"upstream":          {"obs", "upstream/h1client"},
@@ -20,9 +22,9 @@ var allowedImports = map[string][]string{
 	"proxy":             {"httpwire", "obs", "router", "snapshot", "upstream"},
 	"server/h1":         {"httpwire", "obs"},
 	"compile":           {"config", "obs", "proxy", "router", "snapshot", "upstream"},
-	"control":           {"compile", "config", "obs", "proxy", "router", "snapshot", "upstream"},
+	"control":           {"audit", "compile", "config", "obs", "proxy", "router", "snapshot", "upstream"},
 	"provider":          {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
-	"admin":             {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
+	"admin":             {"audit", "compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
 	"proxytest":         {"*"},
 }
 

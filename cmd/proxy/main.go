@@ -24,7 +24,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "demo":
 			return runDemo(args[1:], stdout, stderr)
-		case "ctl", "audit", "bundle", "rollout":
+		case "ctl":
+			return runCtl(args[1:], stdout, stderr)
+		case "audit":
+			return runAudit(args[1:], stdout, stderr)
+		case "bundle", "rollout":
 			fmt.Fprintf(stderr, "proxy %s: not supported yet in this release\n", args[0])
 			return 2
 		case "help", "-h", "-help", "--help":
@@ -57,6 +61,8 @@ func usage(w io.Writer, fs *flags) {
   proxy [flags]                 run the proxy
   proxy -validate -config-file F
   proxy demo [-http-addr A] [-admin-addr A]
+  proxy ctl validate|diff|apply|rollback|status|versions|explain [flags] [FILE]
+  proxy audit verify FILE
 
 Flags:
 `)
