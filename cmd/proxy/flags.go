@@ -62,7 +62,7 @@ func newFlags(out io.Writer) *flags {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn, error [env PROXY_LOG_LEVEL]")
 	fs.StringVar(&f.traceEndpoint, "trace-endpoint", "", "OTLP/HTTP traces endpoint (not supported yet) [env PROXY_TRACE_ENDPOINT]")
 	fs.BoolVar(&f.adminInsecure, "admin-insecure", false, "allow a non-loopback admin listener without mTLS")
-	fs.StringVar(&f.auditFile, "audit-file", "", "append-only audit log (not supported yet) [env PROXY_AUDIT_FILE]")
+	fs.StringVar(&f.auditFile, "audit-file", "", "append-only audit log, JSON lines with a hash chain [env PROXY_AUDIT_FILE]")
 	fs.BoolVar(&f.validate, "validate", false, "validate the config file, print errors, exit 0/1")
 	return f
 }
@@ -100,7 +100,6 @@ func (f *flags) parse(args []string) error {
 		"tls-addr": f.tlsAddr != "", "h3-addr": f.h3Addr != "", "enable-pull": f.enablePull,
 		"pull-url": f.pullURL != "", "etcd-endpoints": f.etcdEndpoints != "",
 		"public-key-file": f.publicKeyFile != "", "trace-endpoint": f.traceEndpoint != "",
-		"audit-file": f.auditFile != "",
 	} {
 		if on {
 			unsupported = append(unsupported, "-"+name)
@@ -125,9 +124,21 @@ func (f *flags) options() options {
 		metricsAddr:   f.metricsAddr,
 		adminInsecure: f.adminInsecure,
 		adminToken:    f.adminToken,
-		logJSON:       f.logJSON,
-		logLevel:      f.logLevel,
+		adminTLS: adminTLSFiles{
+			cert:     os.Getenv("ADMIN_TLS_CERT_FILE"),
+			key:      os.Getenv("ADMIN_TLS_KEY_FILE"),
+			clientCA: os.Getenv("ADMIN_CLIENT_CA_FILE"),
+		},
+		auditFile: f.auditFile,
+		logJSON:   f.logJSON,
+		logLevel:  f.logLevel,
 	}
+}
+
+// adminTLSFiles are the admin listener's TLS files, from the environment
+// (SPEC section 2). All empty means plain HTTP.
+type adminTLSFiles struct {
+	cert, key, clientCA string
 }
 
 // options are the server's start-up settings, from flags or from demo.
@@ -141,6 +152,8 @@ type options struct {
 	metricsAddr   string
 	adminInsecure bool
 	adminToken    string
+	adminTLS      adminTLSFiles
+	auditFile     string
 	logJSON       bool
 	logLevel      string
 	// shutdownOverride, when non-zero, replaces the config's drain delay

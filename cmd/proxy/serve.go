@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/keelproxy/keel/internal/admin"
+	"github.com/keelproxy/keel/internal/audit"
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/control"
 	"github.com/keelproxy/keel/internal/obs"
@@ -47,6 +52,19 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	state := upstream.NewState(metrics)
 	holder := new(snapshot.Holder)
 	applier := control.NewApplier(holder, state, metrics, logger)
+	// The audit log opens before the first apply so that the start-up
+	// config is its first record; it always keeps recent records in
+	// memory for the admin API, with or without a file.
+	auditLog, err := audit.Open(o.auditFile, 0)
+	if err != nil {
+		return fmt.Errorf("-audit-file: %w", err)
+	}
+	defer auditLog.Close()
+	applier.SetAuditLog(auditLog)
+	adminTLS, err := o.adminTLS.config()
+	if err != nil {
+		return err
+	}
 
 	// The initial config must be valid: a proxy that starts on a config it
 	// cannot serve would mislead whoever started it.
@@ -90,8 +108,12 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 			dataLn.Close()
 			return err
 		}
+		if adminTLS != nil {
+			adminLn = tls.NewListener(adminLn, adminTLS)
+		}
 		adminSrv = newAdminServer(admin.New(admin.Options{Snapshots: holder, Metrics: metrics,
-			Draining: &draining, ServeMetrics: o.metricsAddr == ""}))
+			Draining: &draining, ServeMetrics: o.metricsAddr == "", Applier: applier, Audit: auditLog,
+			Token: o.adminToken, Logger: logger}))
 	}
 	if o.metricsAddr != "" {
 		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
@@ -212,11 +234,19 @@ func newAdminServer(h http.Handler) *http.Server {
 	}
 }
 
-// checkAdminAddr refuses a non-loopback admin listener unless the operator
-// said -admin-insecure: this release has no admin mTLS yet, and an
-// unauthenticated admin API reachable from the network hands the proxy to
-// anyone (SPEC section 2).
+// checkAdminAddr enforces SPEC section 2's admin security: on a loopback
+// address the API needs the token when one is set; on any other address
+// the proxy refuses to start unless the token is set and admin mTLS is
+// configured, or the operator said -admin-insecure. An admin API reachable
+// from the network without both hands the proxy to anyone who can reach it.
 func checkAdminAddr(o options) error {
+	t := o.adminTLS
+	if (t.cert == "") != (t.key == "") {
+		return errors.New("ADMIN_TLS_CERT_FILE and ADMIN_TLS_KEY_FILE must be set together")
+	}
+	if t.clientCA != "" && t.cert == "" {
+		return errors.New("ADMIN_CLIENT_CA_FILE needs ADMIN_TLS_CERT_FILE and ADMIN_TLS_KEY_FILE")
+	}
 	if !o.enableAdmin || o.adminInsecure {
 		return nil
 	}
@@ -224,12 +254,44 @@ func checkAdminAddr(o options) error {
 	if err != nil {
 		return fmt.Errorf("-admin-addr %q: %w", o.adminAddr, err)
 	}
-	if host == "localhost" {
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
 		return nil
 	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("-admin-addr %q is not a loopback address: admin mTLS is not supported yet, so this needs -admin-insecure", o.adminAddr)
+	var missing []string
+	if o.adminToken == "" {
+		missing = append(missing, "an admin token (-admin-token or ADMIN_TOKEN)")
+	}
+	if t.clientCA == "" {
+		missing = append(missing, "admin mTLS (ADMIN_TLS_CERT_FILE, ADMIN_TLS_KEY_FILE, ADMIN_CLIENT_CA_FILE)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("-admin-addr %q is not a loopback address: that needs %s, or -admin-insecure",
+			o.adminAddr, strings.Join(missing, " and "))
 	}
 	return nil
+}
+
+// config builds the admin listener's TLS settings, or nil for plain HTTP.
+// With a client CA every connection must present a certificate it signed.
+func (f adminTLSFiles) config() (*tls.Config, error) {
+	if f.cert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(f.cert, f.key)
+	if err != nil {
+		return nil, fmt.Errorf("admin TLS certificate: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if f.clientCA != "" {
+		pem, err := os.ReadFile(f.clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("ADMIN_CLIENT_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ADMIN_CLIENT_CA_FILE %s: no PEM certificates in it", f.clientCA)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }

@@ -36,7 +36,7 @@ func TestAdminEndpoints(t *testing.T) {
 		wantBody     string
 	}{
 		{"GET", "/healthz", 200, `"ok"`},
-		{"GET", "/ready", 200, `"version":"abc"`},
+		{"GET", "/ready", 200, `"version": "abc"`},
 		{"GET", "/metrics", 200, `proxy_config_version_info{version="v1"} 1`},
 		{"POST", "/healthz", 405, ""},
 		{"GET", "/nope", 404, ""},
@@ -73,5 +73,31 @@ func TestMetricsHandlerFollowsSnapshot(t *testing.T) {
 	h.Swap(&snapshot.Snapshot{MetricsDisabled: true})
 	if code("/metrics") != 404 {
 		t.Errorf("metrics.enabled=false still serves /metrics")
+	}
+}
+
+func TestMetricsToken(t *testing.T) {
+	var h snapshot.Holder
+	h.Swap(&snapshot.Snapshot{MetricsToken: "scrape"})
+	mh := MetricsHandler(&h, obs.NewMetrics(), http.NotFoundHandler())
+	tests := []struct {
+		auth string
+		want int
+	}{
+		{"", 401},
+		{"Bearer wrong", 401},
+		{"Bearer scrape", 200},
+		{"bearer scrape", 200}, // the scheme is case-insensitive
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		rec := httptest.NewRecorder()
+		mh.ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("Authorization %q: %d, want %d", tt.auth, rec.Code, tt.want)
+		}
 	}
 }

@@ -1,8 +1,10 @@
 // Package control is the control plane's one apply pipeline. Every config
-// source (the config file, and later the admin API, pull and etcd) hands
-// its input to an Applier, which parses, validates, compiles and swaps,
-// serialised, so that a rejected config changes nothing and an accepted one
-// becomes active in one pointer swap.
+// source (the config file, the admin API, and later pull and etcd) hands
+// its input to an Applier, which parses, validates, compiles, swaps and
+// records, serialised, so that a rejected config changes nothing and an
+// accepted one becomes active in one pointer swap. The Applier also keeps
+// the version history that rollback draws on, and writes every apply,
+// rejection and rollback to the audit log.
 package control
 
 import (
@@ -10,9 +12,11 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/keelproxy/keel/internal/audit"
 	"github.com/keelproxy/keel/internal/compile"
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/obs"
@@ -25,10 +29,75 @@ type Source string
 
 // The sources of this release.
 const (
-	SourceStartup Source = "startup"
-	SourceFile    Source = "file"
-	SourceAdmin   Source = "admin"
+	SourceStartup  Source = "startup"
+	SourceFile     Source = "file"
+	SourceAdmin    Source = "admin"
+	SourceRollback Source = "rollback"
 )
+
+// Request says who asks for an apply and under what condition.
+type Request struct {
+	// Source is where the config came from; it is recorded in the
+	// history and the audit log.
+	Source Source
+	// Actor names who acted, for the audit log ("admin 127.0.0.1",
+	// "admin CN=ops"); "" means the source's name.
+	Actor string
+	// ExpectedVersion, when set, makes the apply conditional: it is
+	// refused with a *ConflictError unless the active version is this
+	// one (optimistic concurrency between operators).
+	ExpectedVersion string
+}
+
+func (r Request) actor() string {
+	if r.Actor != "" {
+		return r.Actor
+	}
+	return string(r.Source)
+}
+
+// ConflictError is returned when Request.ExpectedVersion is not the active
+// version. Nothing changed.
+type ConflictError struct {
+	Expected, Active string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("expected_version %q is not the active version %q", e.Expected, e.Active)
+}
+
+// UnknownVersionError is returned by Rollback for a version the history
+// does not hold (or, with no version given, when there is no previous one).
+type UnknownVersionError struct {
+	Version string // "" when the previous version was asked for
+}
+
+func (e *UnknownVersionError) Error() string {
+	if e.Version == "" {
+		return "no previous version to roll back to"
+	}
+	return fmt.Sprintf("version %q is not in the history", e.Version)
+}
+
+// HistoryEntry is one version in the history.
+type HistoryEntry struct {
+	Version   string
+	AppliedAt time.Time
+	Source    Source
+	Active    bool
+	// Config is the parsed config of this version; never modified.
+	Config *config.Config
+}
+
+// AuditLog receives one record per control-plane action. *audit.Log
+// implements it.
+type AuditLog interface {
+	Append(audit.Record) (audit.Record, error)
+}
+
+// historyKeep is how many distinct versions the history holds; the admin
+// API promises at least 20.
+const historyKeep = 50
 
 // Result describes one accepted apply.
 type Result struct {
@@ -49,9 +118,21 @@ type Applier struct {
 	metrics *obs.Metrics
 	logger  *slog.Logger
 
-	// mu serialises applies and guards active.
+	// mu serialises applies and guards active and history.
 	mu     sync.Mutex
 	active *config.Config // nil while the empty snapshot serves
+	// history holds distinct versions, most recently activated first;
+	// history[0] is the active one once any config was applied.
+	history []HistoryEntry
+	audit   AuditLog
+}
+
+// SetAuditLog makes the Applier record every apply, rejection and rollback
+// in l. Call it before the first apply; nil (the default) records nothing.
+func (a *Applier) SetAuditLog(l AuditLog) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.audit = l
 }
 
 // NewApplier returns an Applier publishing into holder. It stores the empty
@@ -69,29 +150,59 @@ func NewApplier(holder *snapshot.Holder, state *upstream.State, metrics *obs.Met
 
 // ApplyBytes parses data in format f and applies it.
 func (a *Applier) ApplyBytes(data []byte, f config.Format, src Source) (Result, error) {
+	return a.ApplyBytesWith(data, f, Request{Source: src})
+}
+
+// ApplyBytesWith parses data in format f and applies it as req says. A
+// parse error is rejected (and audited) like a validation error.
+func (a *Applier) ApplyBytesWith(data []byte, f config.Format, req Request) (Result, error) {
 	cfg, err := config.Parse(data, f)
 	if err != nil {
-		a.reject(src, err)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.reject("apply", req, "", err)
 		return Result{}, err
 	}
-	return a.Apply(cfg, src)
+	return a.ApplyWith(cfg, req)
 }
 
 // Apply validates, compiles and activates cfg. On any error nothing
 // changes: the running snapshot keeps serving and no runtime state of it is
 // touched. The returned error is a config.Errors for validation failures.
 func (a *Applier) Apply(cfg *config.Config, src Source) (Result, error) {
-	if err := cfg.Validate(); err != nil {
-		a.reject(src, err)
-		return Result{}, err
-	}
-	version := cfg.Version()
+	return a.ApplyWith(cfg, Request{Source: src})
+}
 
+// ApplyWith is Apply with the conditions and attribution of req. It
+// returns a *ConflictError when req.ExpectedVersion is set and is not the
+// active version.
+func (a *Applier) ApplyWith(cfg *config.Config, req Request) (Result, error) {
+	// Validation is the expensive pure part; it runs before the lock so
+	// that a slow validation does not hold up other applies' swaps.
+	verr := cfg.Validate()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if verr != nil {
+		a.reject("apply", req, cfg.Version(), verr)
+		return Result{}, verr
+	}
+	return a.activate(cfg, req, "apply")
+}
+
+// activate compiles and swaps in cfg, which passed validation. a.mu is
+// held.
+func (a *Applier) activate(cfg *config.Config, req Request, action string) (Result, error) {
+	version := cfg.Version()
 	prev := a.holder.Load()
+	if req.ExpectedVersion != "" && req.ExpectedVersion != prev.Version {
+		err := &ConflictError{Expected: req.ExpectedVersion, Active: prev.Version}
+		a.reject(action, req, version, err)
+		return Result{}, err
+	}
 	if prev.Version == version {
 		a.metrics.ConfigApplied("unchanged")
+		a.record(audit.Record{Actor: req.actor(), Action: action, Version: version, PreviousVersion: version,
+			Result: "unchanged", Detail: map[string]any{"source": string(req.Source)}})
 		return Result{Version: version, PreviousVersion: version, AppliedAt: prev.BuiltAt, Unchanged: true}, nil
 	}
 	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics})
@@ -99,7 +210,7 @@ func (a *Applier) Apply(cfg *config.Config, src Source) (Result, error) {
 		// The failed build may have registered endpoint entries; committing
 		// the still-active pools releases exactly those.
 		a.state.Commit(prev.PoolList)
-		a.reject(src, err)
+		a.reject(action, req, version, err)
 		return Result{}, err
 	}
 	a.holder.Swap(next)
@@ -112,11 +223,87 @@ func (a *Applier) Apply(cfg *config.Config, src Source) (Result, error) {
 			"version", version)
 	}
 	a.active = cfg
+	a.remember(HistoryEntry{Version: version, AppliedAt: next.BuiltAt, Source: req.Source, Config: cfg})
 	a.metrics.SetConfigVersion(version)
 	a.metrics.ConfigApplied("accepted")
-	a.logger.Info("config applied", "version", version, "previous_version", prev.Version,
-		"source", string(src), "routes", len(next.Routes), "pools", len(next.PoolList))
+	a.logger.Info("config applied", "action", action, "version", version, "previous_version", prev.Version,
+		"source", string(req.Source), "actor", req.actor(), "routes", len(next.Routes), "pools", len(next.PoolList))
+	a.record(audit.Record{Actor: req.actor(), Action: action, Version: version, PreviousVersion: prev.Version,
+		Result: "accepted", Detail: map[string]any{"source": string(req.Source),
+			"routes": len(next.Routes), "pools": len(next.PoolList)}})
 	return Result{Version: version, PreviousVersion: prev.Version, AppliedAt: next.BuiltAt}, nil
+}
+
+// Rollback re-activates a version from the history: version, or with ""
+// the one active before the current one. It goes through the same compile
+// and swap as an apply, so runtime state of pools the two versions share
+// survives. It returns an *UnknownVersionError when the history does not
+// hold the version.
+func (a *Applier) Rollback(version string, req Request) (Result, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var target *HistoryEntry
+	switch {
+	case version == "" && len(a.history) > 1:
+		target = &a.history[1]
+	case version != "":
+		for i := range a.history {
+			if a.history[i].Version == version {
+				target = &a.history[i]
+				break
+			}
+		}
+	}
+	if target == nil {
+		err := &UnknownVersionError{Version: version}
+		a.reject("rollback", req, version, err)
+		return Result{}, err
+	}
+	if req.Source == "" {
+		req.Source = SourceRollback
+	}
+	// Validate again: what a config refers to outside itself (files,
+	// environment variables) may have changed since it was applied.
+	if err := target.Config.Validate(); err != nil {
+		a.reject("rollback", req, target.Version, err)
+		return Result{}, err
+	}
+	return a.activate(target.Config, req, "rollback")
+}
+
+// History returns the versions the Applier knows, most recently activated
+// first, at most 50. The entries' configs must not be modified.
+func (a *Applier) History() []HistoryEntry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := slices.Clone(a.history)
+	for i := range out {
+		out[i].Active = i == 0
+	}
+	return out
+}
+
+// Current returns the active version's history entry, and false while the
+// empty snapshot serves.
+func (a *Applier) Current() (HistoryEntry, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.history) == 0 {
+		return HistoryEntry{}, false
+	}
+	e := a.history[0]
+	e.Active = true
+	return e, true
+}
+
+// remember puts e at the front of the history, dropping an older entry of
+// the same version and the oldest beyond historyKeep. a.mu is held.
+func (a *Applier) remember(e HistoryEntry) {
+	a.history = slices.DeleteFunc(a.history, func(h HistoryEntry) bool { return h.Version == e.Version })
+	a.history = slices.Insert(a.history, 0, e)
+	if len(a.history) > historyKeep {
+		a.history = a.history[:historyKeep]
+	}
 }
 
 // Validate runs the pipeline up to compile against throwaway state and
@@ -139,14 +326,40 @@ func (a *Applier) Active() *config.Config {
 	return a.active
 }
 
-func (a *Applier) reject(src Source, err error) {
+// reject counts, logs and audits a refused action. a.mu is held.
+func (a *Applier) reject(action string, req Request, version string, err error) {
 	a.metrics.ConfigApplied("rejected")
+	prev := a.holder.Load().Version
+	detail := map[string]any{"source": string(req.Source), "error": err.Error()}
 	var fe config.Errors
 	if errors.As(err, &fe) {
-		a.logger.Error("config rejected", "source", string(src), "errors", len(fe), "detail", fe.Error())
+		a.logger.Error("config rejected", "action", action, "source", string(req.Source), "actor", req.actor(),
+			"errors", len(fe), "detail", fe.Error())
+		list := make([]map[string]string, len(fe))
+		for i, e := range fe {
+			list[i] = map[string]string{"path": e.Path, "message": e.Message}
+		}
+		detail["errors"] = list
+		delete(detail, "error")
+	} else {
+		a.logger.Error("config rejected", "action", action, "source", string(req.Source), "actor", req.actor(),
+			"error", err.Error())
+	}
+	a.record(audit.Record{Actor: req.actor(), Action: action, Version: version, PreviousVersion: prev,
+		Result: "rejected", Detail: detail})
+}
+
+// record appends r to the audit log, if any. A failed write is logged and
+// does not undo the action: the action happened, and refusing further
+// applies because a disk is full would make an outage worse. a.mu is held,
+// which also keeps the records in the order of the actions.
+func (a *Applier) record(r audit.Record) {
+	if a.audit == nil {
 		return
 	}
-	a.logger.Error("config rejected", "source", string(src), "error", err.Error())
+	if _, err := a.audit.Append(r); err != nil {
+		a.logger.Error("audit log write failed", "action", r.Action, "version", r.Version, "error", err.Error())
+	}
 }
 
 // forgetRemoved drops the metric series of routes that are gone, so an

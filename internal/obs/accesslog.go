@@ -51,6 +51,10 @@ type AccessRecord struct {
 	// Error is the error category of SPEC section 6 when the proxy
 	// generated the response (or aborted it).
 	Error string
+	// ConfigVersion is the version of the config snapshot that served the
+	// request, start to finish ("" for the empty snapshot): after an apply
+	// it tells which requests already saw the new config.
+	ConfigVersion string
 }
 
 // AppendJSON appends the record as one compact JSON object, without a
@@ -102,6 +106,8 @@ func (r *AccessRecord) AppendJSON(b []byte) []byte {
 	b = appendString(b, r.ClientIP)
 	b = append(b, `,"error":`...)
 	b = appendString(b, r.Error)
+	b = append(b, `,"config_version":`...)
+	b = appendString(b, r.ConfigVersion)
 	return append(b, '}')
 }
 

@@ -42,6 +42,7 @@ func sampleRecord() AccessRecord {
 		BytesOut:         1 << 40,
 		ClientIP:         "192.0.2.1",
 		Error:            "upstream_reset",
+		ConfigVersion:    "0123456789abcdef",
 	}
 }
 
@@ -73,7 +74,7 @@ func TestAppendJSONFields(t *testing.T) {
 				"status": `502`, "duration_ms": `12.345`, "upstream_duration_ms": `9.000`,
 				"retries": `2`, "cache": `"miss"`, "breaker_state": `"closed"`,
 				"canary_variant": `"canary"`, "bytes_in": `17`, "bytes_out": `1099511627776`,
-				"client_ip": `"192.0.2.1"`, "error": `"upstream_reset"`,
+				"client_ip": `"192.0.2.1"`, "error": `"upstream_reset"`, "config_version": `"0123456789abcdef"`,
 			},
 		},
 		{
@@ -84,7 +85,7 @@ func TestAppendJSONFields(t *testing.T) {
 				"path": `""`, "host": `""`, "route": `""`, "pool": `""`, "endpoint": `""`,
 				"status": `0`, "duration_ms": `0.000`, "upstream_duration_ms": `0.000`,
 				"retries": `0`, "cache": `""`, "breaker_state": `""`, "canary_variant": `""`,
-				"bytes_in": `0`, "bytes_out": `0`, "client_ip": `""`, "error": `""`,
+				"bytes_in": `0`, "bytes_out": `0`, "client_ip": `""`, "error": `""`, "config_version": `""`,
 			},
 		},
 	}
@@ -96,10 +97,12 @@ func TestAppendJSONFields(t *testing.T) {
 			if err := json.Unmarshal(line, &got); err != nil {
 				t.Fatalf("AppendJSON() = %s, not JSON: %v", line, err)
 			}
-			if len(got) != len(specFields) {
-				t.Errorf("AppendJSON() has %d keys, want the %d SPEC keys: %s", len(got), len(specFields), line)
+			// The SPEC keys plus config_version.
+			keys := append(specFields[:len(specFields):len(specFields)], "config_version")
+			if len(got) != len(keys) {
+				t.Errorf("AppendJSON() has %d keys, want %d: %s", len(got), len(keys), line)
 			}
-			for _, k := range specFields {
+			for _, k := range keys {
 				if string(got[k]) != tt.want[k] {
 					t.Errorf("AppendJSON()[%q] = %s, want %s", k, got[k], tt.want[k])
 				}

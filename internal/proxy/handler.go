@@ -221,6 +221,7 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
 	rec.BytesOut = x.rw.written
 	rec.ClientIP = x.client(r, x.snap.TrustedProxies)
 	rec.Error = string(x.category)
+	rec.ConfigVersion = x.snap.Version
 	h.accessLog.Log(rec)
 }
 

@@ -54,6 +54,10 @@ type Snapshot struct {
 	// MetricsPath is where the admin (or metrics) listener serves metrics;
 	// "" means "/metrics".
 	MetricsPath string
+	// MetricsToken, when set, is the bearer token the metrics endpoint
+	// demands (metrics.require_token, read from metrics.token_env when the
+	// snapshot was compiled). "" leaves the endpoint open.
+	MetricsToken string
 }
 
 // Route is one compiled route. Immutable once published.
