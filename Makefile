@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/proxy
 BENCH   ?= ../shared/bench
 
-.PHONY: build test test-short bench bench-peers fuzz vet demo clean
+.PHONY: build test test-deps test-short bench bench-peers fuzz vet demo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/proxy
@@ -18,9 +18,13 @@ vet:
 # build and run the real binary, all under the race detector. The
 # end-to-end package runs on its own so its load tests do not compete for
 # the two cores with the unit tests.
-test: vet
+test: test-deps vet
 	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /test/e2e)
 	$(GO) test -race -count=1 -timeout 10m ./test/e2e/
+
+# Installs what the end-to-end tests need when missing (Chromium).
+test-deps:
+	./scripts/test-deps.sh
 
 test-short:
 	$(GO) test -count=1 -short ./...
