@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -83,7 +84,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	o := options{
 		configBytes: []byte(cfg), configFormat: "yaml",
 		httpAddr: *httpAddr, adminAddr: *adminAddr, enableAdmin: true,
-		logJSON: false, logLevel: *logLevel,
+		// The demo honours ADMIN_TOKEN like the server, so trying the
+		// admin API with a token behaves as it will in production.
+		adminToken: os.Getenv("ADMIN_TOKEN"),
+		logJSON:    false, logLevel: *logLevel,
 	}
 	onReady := func(data, admin string) {
 		fmt.Fprintf(stderr, `
@@ -97,7 +101,9 @@ Try:
   curl -s http://%[1]s/canary/hello                    # prefix rewrite -> canary sees /hello
   curl -si -X DELETE http://%[1]s/api/users            # 405 with Allow
   curl -s http://%[2]s/metrics | grep proxy_requests_total
-  curl -s http://%[2]s/ready
+  proxy ctl status -admin-url http://%[2]s              # or: go run ./cmd/proxy ctl status ...
+  proxy ctl explain -admin-url http://%[2]s -host x -path /api/users
+  open http://%[2]s/ in a browser                       # the status page
 Access log lines (JSON) appear on stdout. Ctrl-C stops.
 
 `, data, admin, stable.Addr, canary.Addr)
