@@ -8,6 +8,7 @@ package compile
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ type Deps struct {
 	State *upstream.State
 	// Metrics resolves per-route instruments; nil records nothing.
 	Metrics *obs.Metrics
+	// LookupEnv reads the environment variables a config names (the
+	// metrics token); nil means os.LookupEnv. Tests pass their own.
+	LookupEnv func(string) (string, bool)
 }
 
 // Empty returns the snapshot served before any config is applied: no
@@ -59,6 +63,11 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 	var err error
 	if s.TrustedProxies, err = trustedProxies(cfg.Server.TrustedProxies); err != nil {
 		return nil, err
+	}
+	if cfg.Metrics.RequireToken {
+		if s.MetricsToken, err = metricsToken(cfg.Metrics.TokenEnv, d.LookupEnv); err != nil {
+			return nil, err
+		}
 	}
 	needsIP := make(map[string]bool)
 	for i := range cfg.Pools {
@@ -114,4 +123,19 @@ func trustedProxies(in []string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+// metricsToken reads the metrics token from the environment when the
+// config is applied, not per scrape: a token that is missing is a config
+// error now, not a 401 for every scraper later.
+func metricsToken(name string, lookup func(string) (string, bool)) (string, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	tok, ok := lookup(name)
+	if !ok || strings.TrimSpace(tok) == "" {
+		return "", config.Errors{{Path: "metrics.require_token",
+			Message: fmt.Sprintf("the metrics token variable %s (metrics.token_env) is unset or empty in the proxy's environment", name)}}
+	}
+	return tok, nil
 }

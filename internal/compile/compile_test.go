@@ -1,8 +1,10 @@
 package compile
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/keelproxy/keel/internal/config"
@@ -86,5 +88,26 @@ func TestEmpty(t *testing.T) {
 	}
 	if got := s.Router.Match("x", "GET", "/", "", http.Header{}).Status; got != router.NotFound {
 		t.Errorf("empty match = %v, want NotFound", got)
+	}
+}
+
+func TestMetricsToken(t *testing.T) {
+	cfg, err := config.Parse([]byte("metrics: {require_token: true, token_env: SCRAPE}\n"), config.FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	st := upstream.NewState(nil)
+	defer st.Close()
+	_, err = Snapshot(cfg, Deps{State: st, LookupEnv: lookup})
+	var fe config.Errors
+	if !errors.As(err, &fe) || fe[0].Path != "metrics.require_token" || !strings.Contains(fe[0].Message, "SCRAPE") {
+		t.Fatalf("unset token variable: err = %v, want an error at metrics.require_token naming SCRAPE", err)
+	}
+	env["SCRAPE"] = "s3cret"
+	snap, err := Snapshot(cfg, Deps{State: st, LookupEnv: lookup})
+	if err != nil || snap.MetricsToken != "s3cret" {
+		t.Fatalf("Snapshot = %v, token %q; want the token from the environment", err, snap.MetricsToken)
 	}
 }

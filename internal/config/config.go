@@ -141,8 +141,8 @@ type Metrics struct {
 	// "/metrics".
 	Path string `json:"path,omitempty" yaml:"path,omitempty"`
 	// RequireToken demands a bearer token (read from the environment
-	// variable named by TokenEnv) for the metrics endpoint. Default false.
-	// Not supported yet in this release.
+	// variable named by TokenEnv when the config is applied) for the
+	// metrics endpoint. Default false.
 	RequireToken bool `json:"require_token,omitempty" yaml:"require_token,omitempty"`
 	// TokenEnv names the environment variable holding the metrics token.
 	// Empty means the default, METRICS_TOKEN.

@@ -39,7 +39,6 @@ func (c *Config) unsupported() Errors {
 	gate(len(c.Plugins) > 0, "plugins")
 	gate(c.TLS != nil, "tls")
 	gate(c.Redis != nil, "redis")
-	gate(c.Metrics.RequireToken, "metrics.require_token")
 	gate(c.Tracing != nil, "tracing")
 	gate(c.Rollout != nil, "rollout")
 	return errs

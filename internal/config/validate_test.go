@@ -183,9 +183,10 @@ func TestValidate(t *testing.T) {
 		{"rollout needs stages", "rollout: {auto_rollback: {error_budget_burn_rate: 10x}}", []string{"rollout.stages|at least one stage", "rollout|not supported yet"}},
 
 		// the not-supported-yet gate on its own
-		{"unsupported flags", "server: {proxy_protocol: true}\nmetrics: {require_token: true}\nroutes: [{id: r, pool: p1, require_mtls: true}]",
-			[]string{"server.proxy_protocol|not supported yet: server.proxy_protocol", "metrics.require_token|not supported yet: metrics.require_token",
+		{"unsupported flags", "server: {proxy_protocol: true}\nroutes: [{id: r, pool: p1, require_mtls: true}]",
+			[]string{"server.proxy_protocol|not supported yet: server.proxy_protocol",
 				"routes[0].require_mtls|not supported yet: routes[0].require_mtls"}},
+		{"metrics token is built", "metrics: {require_token: true, token_env: SCRAPE_TOKEN}", nil},
 		{"explicit false is not a feature", "server: {proxy_protocol: false}\nmetrics: {require_token: false}\nroutes: [{id: r, pool: p1, require_mtls: false}]", nil},
 	}
 	for _, tt := range tests {

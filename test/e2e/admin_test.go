@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,37 @@ func TestAdminAuth(t *testing.T) {
 	}
 	if strings.Contains(p.stderr.String(), "wrong-token") || strings.Contains(p.stderr.String(), testToken) {
 		t.Fatalf("a token reached the log:\n%s", tail(p.stderr.String(), 20))
+	}
+}
+
+func TestMetricsRequireToken(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "m.yaml")
+	writeFileAtomic(t, cfg, "metrics: {require_token: true, token_env: SCRAPE_TOKEN}\n"+fastShutdown)
+	p := startProxyEnv(t, []string{"ADMIN_TOKEN=" + testToken, "SCRAPE_TOKEN=scrape-secret"}, cfg)
+	get := func(auth string) int {
+		hdr := http.Header{}
+		if auth != "" {
+			hdr.Set("Authorization", auth)
+		}
+		resp, _ := do(t, p.client, "GET", "http://"+p.admin+"/metrics", "", hdr, nil)
+		return resp.StatusCode
+	}
+	if got := get(""); got != 401 {
+		t.Errorf("metrics without a token = %d, want 401", got)
+	}
+	if got := get("Bearer " + testToken); got != 401 {
+		t.Errorf("metrics with the admin token = %d, want 401 (scrapers get their own token)", got)
+	}
+	if got := get("Bearer scrape-secret"); got != 200 {
+		t.Errorf("metrics with the metrics token = %d, want 200", got)
+	}
+	// Without the variable the config is refused at start-up.
+	q := startProcEnv(t, nil, "-http-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-config-file", cfg)
+	code, ok := q.wait(15 * time.Second)
+	if !ok || code == 0 || !strings.Contains(q.stderr.String(), "SCRAPE_TOKEN") {
+		q.kill()
+		t.Fatalf("start without SCRAPE_TOKEN: exit %d (exited %v), stderr %q; want a refusal naming the variable", code, ok, tail(q.stderr.String(), 3))
 	}
 }
