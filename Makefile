@@ -32,6 +32,7 @@ test-short:
 # Go benchmarks of the hot path (router, forwarding, access log).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/router/ ./internal/proxy/ ./internal/obs/ ./internal/upstream/ ./internal/server/h1/
+	$(GO) test -run '^$$' -bench 'Apply10000|Validate10000' -benchmem -benchtime 5x ./internal/control/
 
 # Side-by-side comparison with nginx, HAProxy, Caddy and plain Go proxies
 # (../shared/bench; takes ~10 minutes and needs an otherwise idle machine).
@@ -45,6 +46,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 20s ./internal/router/
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 20s ./internal/router/
 	$(GO) test -run '^$$' -fuzz FuzzReadRequest -fuzztime 20s ./internal/server/h1/
+	$(GO) test -run '^$$' -fuzz FuzzScanJSON -fuzztime 20s ./internal/config/
+	$(GO) test -run '^$$' -fuzz FuzzCanonical -fuzztime 20s ./internal/config/
+	$(GO) test -run '^$$' -fuzz FuzzSWAR -fuzztime 20s ./internal/router/
+	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 20s ./internal/audit/
+	$(GO) test -run '^$$' -fuzz FuzzCtlYAMLToJSON -fuzztime 20s ./internal/ctl/
 
 clean:
 	rm -rf bin

@@ -54,6 +54,8 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 		Label:     cfg.Label,
 		BuiltAt:   time.Now(),
 		Pools:     make(map[string]*upstream.Pool, len(cfg.Pools)),
+		PoolList:  make([]*upstream.Pool, 0, len(cfg.Pools)),
+		Routes:    make([]*snapshot.Route, 0, len(cfg.Routes)),
 		AccessLog: cfg.Logging.AccessLog == nil || *cfg.Logging.AccessLog,
 		Redactor:  obs.NewRedactor(cfg.Logging.RedactedHeaders(), cfg.Logging.RedactQuery),
 
@@ -69,7 +71,7 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 			return nil, err
 		}
 	}
-	needsIP := make(map[string]bool)
+	needsIP := make(map[string]bool, len(cfg.Pools))
 	for i := range cfg.Pools {
 		p, ip, err := pool(&cfg.Pools[i], d.State)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 )
@@ -186,4 +187,14 @@ func validEnvName(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkRegex reports whether expr is a valid regular expression, with the
+// error regexp.Compile would return. regexp.Compile fails exactly when
+// parsing in Perl mode fails (compiling the parsed expression cannot), so
+// validation parses only and leaves building the matcher to the router:
+// a large config has hundreds of regexes.
+func checkRegex(expr string) error {
+	_, err := syntax.Parse(expr, syntax.Perl)
+	return err
 }

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -85,7 +87,7 @@ func Parse(data []byte, f Format) (*Config, error) {
 		if root.Kind != yaml.MappingNode {
 			d.errs.add("", "the top level must be a mapping, got %s", describe(root))
 		} else {
-			d.value(root, reflect.ValueOf(c).Elem(), "")
+			d.value(root, reflect.ValueOf(c).Elem(), 0)
 		}
 		if len(d.errs) > 0 {
 			return nil, d.errs
@@ -140,10 +142,22 @@ func yamlNode(data []byte) (*yaml.Node, error) {
 const maxJSONDepth = 1000
 
 // jsonNode parses strict JSON into the same node tree YAML produces, so one
-// decoder serves both formats. It uses encoding/json's tokenizer rather than
-// the YAML parser so that JSON is held to JSON's grammar and duplicate keys
-// survive to be reported.
+// decoder serves both formats. Duplicate keys survive to be reported.
+// Well-formed documents take a one-pass scanner (scanJSON); anything it
+// declines, which includes every malformed document, goes through
+// encoding/json's tokenizer (tokenJSONNode), whose errors are the ones
+// reported.
 func jsonNode(data []byte) (*yaml.Node, error) {
+	if n, ok := scanJSON(data); ok {
+		return n, nil
+	}
+	return tokenJSONNode(data)
+}
+
+// tokenJSONNode is jsonNode on encoding/json's tokenizer, so that JSON is
+// held to JSON's grammar and syntax errors read as encoding/json's. It is
+// the reference that scanJSON must agree with.
+func tokenJSONNode(data []byte) (*yaml.Node, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -164,6 +178,323 @@ func jsonNode(data []byte) (*yaml.Node, error) {
 		return nil, nil
 	}
 	return n, nil
+}
+
+// scanJSON builds the node tree of a well-formed JSON document in one pass
+// over its bytes, with the nodes allocated in blocks: encoding/json's
+// Token API costs several allocations and a scanner error value per
+// token, nearly three quarters of the time of parsing a large config. It
+// returns the tree tokenJSONNode would return, and false, having built
+// nothing of use, for anything it does not accept: malformed JSON, nesting
+// deeper than maxJSONDepth, or an empty document (which tokenJSONNode then
+// reports or accepts, with its own messages).
+func scanJSON(data []byte) (*yaml.Node, bool) {
+	s := jsonScanner{data: data, keys: make(map[string]*yaml.Node)}
+	s.space()
+	n, ok := s.value(0)
+	if !ok {
+		return nil, false
+	}
+	s.space()
+	if s.pos != len(data) {
+		return nil, false
+	}
+	if isNull(n) {
+		return nil, true
+	}
+	return n, true
+}
+
+// jsonScanner is the state of one scanJSON call.
+type jsonScanner struct {
+	data []byte
+	pos  int
+	// block is the unused rest of the current block of nodes.
+	block []yaml.Node
+	// stack collects the children of the open containers, so that each
+	// container gets a Content slice of exactly its size.
+	stack []*yaml.Node
+	// keys holds one node per distinct object key, shared by all its
+	// occurrences (the decoder only reads nodes): a config repeats a few
+	// dozen key names thousands of times.
+	keys map[string]*yaml.Node
+}
+
+// nodeBlock is how many nodes are allocated at once.
+const nodeBlock = 256
+
+func (s *jsonScanner) node(kind yaml.Kind, tag, value string) *yaml.Node {
+	if len(s.block) == 0 {
+		s.block = make([]yaml.Node, nodeBlock)
+	}
+	n := &s.block[0]
+	s.block = s.block[1:]
+	n.Kind, n.Tag, n.Value = kind, tag, value
+	return n
+}
+
+// space skips JSON whitespace.
+func (s *jsonScanner) space() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value scans the value at s.pos, at nesting depth depth.
+func (s *jsonScanner) value(depth int) (*yaml.Node, bool) {
+	if depth > maxJSONDepth || s.pos >= len(s.data) {
+		return nil, false
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		return s.object(depth)
+	case c == '[':
+		return s.array(depth)
+	case c == '"':
+		v, ok := s.str()
+		if !ok {
+			return nil, false
+		}
+		return s.node(yaml.ScalarNode, "!!str", v), true
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	case s.literal("true"):
+		return s.node(yaml.ScalarNode, "!!bool", "true"), true
+	case s.literal("false"):
+		return s.node(yaml.ScalarNode, "!!bool", "false"), true
+	case s.literal("null"):
+		return s.node(yaml.ScalarNode, "!!null", "null"), true
+	}
+	return nil, false
+}
+
+// literal consumes lit if the input continues with it.
+func (s *jsonScanner) literal(lit string) bool {
+	if !bytes.HasPrefix(s.data[s.pos:], []byte(lit)) {
+		return false
+	}
+	s.pos += len(lit)
+	return true
+}
+
+func (s *jsonScanner) object(depth int) (*yaml.Node, bool) {
+	s.pos++ // '{'
+	base := len(s.stack)
+	s.space()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return s.node(yaml.MappingNode, "!!map", ""), true
+	}
+	for {
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return nil, false
+		}
+		kn, ok := s.key()
+		if !ok {
+			return nil, false
+		}
+		s.space()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return nil, false
+		}
+		s.pos++
+		s.space()
+		v, ok := s.value(depth + 1)
+		if !ok {
+			return nil, false
+		}
+		s.stack = append(s.stack, kn, v)
+		s.space()
+		if s.pos >= len(s.data) {
+			return nil, false
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+			s.space()
+		case '}':
+			s.pos++
+			return s.container(yaml.MappingNode, "!!map", base), true
+		default:
+			return nil, false
+		}
+	}
+}
+
+func (s *jsonScanner) array(depth int) (*yaml.Node, bool) {
+	s.pos++ // '['
+	base := len(s.stack)
+	s.space()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		return s.node(yaml.SequenceNode, "!!seq", ""), true
+	}
+	for {
+		v, ok := s.value(depth + 1)
+		if !ok {
+			return nil, false
+		}
+		s.stack = append(s.stack, v)
+		s.space()
+		if s.pos >= len(s.data) {
+			return nil, false
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+			s.space()
+		case ']':
+			s.pos++
+			return s.container(yaml.SequenceNode, "!!seq", base), true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// container pops the children collected since base into a new node.
+func (s *jsonScanner) container(kind yaml.Kind, tag string, base int) *yaml.Node {
+	n := s.node(kind, tag, "")
+	n.Content = slices.Clone(s.stack[base:])
+	clear(s.stack[base:])
+	s.stack = s.stack[:base]
+	return n
+}
+
+// str scans a string token and returns its value.
+func (s *jsonScanner) str() (string, bool) {
+	raw, plain, ok := s.strToken()
+	if !ok {
+		return "", false
+	}
+	if plain {
+		return string(raw), true
+	}
+	return unquoteJSON(raw)
+}
+
+// key scans an object key and returns its node, shared with every other
+// occurrence of the key. Looking a plain key up by its bytes allocates
+// nothing.
+func (s *jsonScanner) key() (*yaml.Node, bool) {
+	raw, plain, ok := s.strToken()
+	if !ok {
+		return nil, false
+	}
+	if plain {
+		if n, ok := s.keys[string(raw)]; ok {
+			return n, true
+		}
+	}
+	k := string(raw)
+	if !plain {
+		if k, ok = unquoteJSON(raw); !ok {
+			return nil, false
+		}
+	}
+	n, ok := s.keys[k]
+	if !ok {
+		n = s.node(yaml.ScalarNode, "!!str", k)
+		s.keys[k] = n
+	}
+	return n, true
+}
+
+// strToken scans a string token and returns its contents, raw, and
+// whether they are its value as they are: no escapes, valid UTF-8.
+func (s *jsonScanner) strToken() (raw []byte, plain, ok bool) {
+	start := s.pos
+	s.pos++ // '"'
+	plain = true
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			raw = s.data[start+1 : s.pos-1]
+			return raw, plain || (!bytes.ContainsRune(raw, '\\') && utf8.Valid(raw)), true
+		case c == '\\':
+			plain = false
+			s.pos += 2
+		case c < 0x20:
+			return nil, false, false
+		case c >= utf8.RuneSelf:
+			plain = false
+			s.pos++
+		default:
+			s.pos++
+		}
+	}
+	return nil, false, false
+}
+
+// unquoteJSON decodes the contents of a string token that has escapes or
+// bytes that are not valid UTF-8 with encoding/json, so that every such
+// detail (surrogates, replacement of bad bytes, malformed escapes) is
+// exactly its own.
+func unquoteJSON(raw []byte) (string, bool) {
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	var v string
+	if json.Unmarshal(q, &v) != nil {
+		return "", false
+	}
+	return v, true
+}
+
+// number scans a number token; its text is kept as written, as
+// json.Decoder.UseNumber keeps it.
+func (s *jsonScanner) number() (*yaml.Node, bool) {
+	d := s.data
+	start := s.pos
+	i := start
+	if d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && d[i] >= '1' && d[i] <= '9':
+		i = digits(d, i)
+	default:
+		return nil, false
+	}
+	tag := "!!int"
+	if i < len(d) && d[i] == '.' {
+		tag = "!!float"
+		j := digits(d, i+1)
+		if j == i+1 {
+			return nil, false
+		}
+		i = j
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		tag = "!!float"
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		j := digits(d, i)
+		if j == i {
+			return nil, false
+		}
+		i = j
+	}
+	s.pos = i
+	return s.node(yaml.ScalarNode, tag, string(d[start:i])), true
+}
+
+// digits returns the index of the first non-digit at or after i.
+func digits(d []byte, i int) int {
+	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // jsonValue builds the node for the value starting with tok.

@@ -69,15 +69,15 @@ func (v *validator) collectIDs() {
 func (v *validator) ids(section string, n int, id func(int) string) map[string]int {
 	seen := make(map[string]int, n)
 	for i := range n {
-		p := field(index(section, i), "id")
+		e := entryPath{section, i}
 		s := id(i)
 		switch first, dup := seen[s]; {
 		case s == "":
-			v.add(p, "required")
+			v.add(e.at("id"), "required")
 		case !validID(s):
-			v.add(p, "invalid id %q: must match [A-Za-z0-9_.-]+", s)
+			v.add(e.at("id"), "invalid id %q: must match [A-Za-z0-9_.-]+", s)
 		case dup:
-			v.add(p, "duplicate id %q (also %s)", s, index(section, first))
+			v.add(e.at("id"), "duplicate id %q (also %s)", s, index(section, first))
 		default:
 			seen[s] = i
 		}
@@ -88,10 +88,31 @@ func (v *validator) ids(section string, n int, id func(int) string) map[string]i
 // ref reports a reference to an id missing from its section. Empty
 // references are the caller's business (optional or required).
 func (v *validator) ref(path, kind, id string, ids map[string]int) {
-	if _, ok := ids[id]; id != "" && !ok {
+	if v.missing(id, ids) {
 		v.add(path, "unknown %s %q", kind, id)
 	}
 }
+
+// missing reports whether id is a reference (not empty) to an id absent
+// from ids.
+func (v *validator) missing(id string, ids map[string]int) bool {
+	_, ok := ids[id]
+	return id != "" && !ok
+}
+
+// entryPath names entry i of a list ("routes[12]") without joining the
+// string until a problem is reported: the checks of a 10,000-route config
+// would otherwise build ten paths per route to report none.
+type entryPath struct {
+	section string
+	i       int
+}
+
+// String returns the entry's path, "routes[12]".
+func (e entryPath) String() string { return index(e.section, e.i) }
+
+// at returns the path of the entry's field key, "routes[12].host".
+func (e entryPath) at(key string) string { return field(e.String(), key) }
 
 func (v *validator) intRange(path string, got, lo, hi int) {
 	if got < lo || got > hi {

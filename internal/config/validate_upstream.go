@@ -115,22 +115,25 @@ func (v *validator) endpoints(p string, pool *Pool) (anyTLS bool) {
 	if len(pool.Endpoints) == 0 {
 		v.add(field(p, "endpoints"), "a pool needs at least one endpoint")
 	}
-	seen := map[string]int{}
+	seen := make(map[string]int, len(pool.Endpoints))
+	eps := field(p, "endpoints")
 	for j, ep := range pool.Endpoints {
-		ap := field(index(field(p, "endpoints"), j), "address")
+		// The path is joined only for a problem: a large config has
+		// thousands of endpoints.
+		e := entryPath{eps, j}
 		scheme, hostport := splitScheme(ep.Address)
 		anyTLS = anyTLS || scheme == "https"
 		if err := checkHostPort(hostport); err != nil {
-			v.add(ap, "%v", err)
+			v.add(e.at("address"), "%v", err)
 		} else if k, dup := seen[hostport]; dup {
 			// Endpoint state (health, breaker, ejection) is keyed by
 			// address, so two entries for one address would share it.
-			v.add(ap, "duplicate endpoint %q (also endpoints[%d])", hostport, k)
+			v.add(e.at("address"), "duplicate endpoint %q (also endpoints[%d])", hostport, k)
 		} else {
 			seen[hostport] = j
 		}
-		if ep.Weight != nil {
-			v.intRange(field(index(field(p, "endpoints"), j), "weight"), *ep.Weight, 1, 10000)
+		if w := ep.Weight; w != nil && (*w < 1 || *w > 10000) {
+			v.intRange(e.at("weight"), *w, 1, 10000)
 		}
 	}
 	return anyTLS

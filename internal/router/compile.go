@@ -316,6 +316,10 @@ func methods(in []string) ([]string, error) {
 // headers canonicalises header names; two names that canonicalise alike
 // are an error because only one value could win.
 func headers(in map[string]string) ([]pair, error) {
+	if len(in) == 0 {
+		// Most rules have no header condition; skip the sort machinery.
+		return nil, nil
+	}
 	out := make([]pair, 0, len(in))
 	for _, name := range slices.Sorted(maps.Keys(in)) {
 		if !isToken(name) {
@@ -334,6 +338,9 @@ func headers(in map[string]string) ([]pair, error) {
 
 // query validates query keys.
 func query(in map[string]string) ([]pair, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
 	out := make([]pair, 0, len(in))
 	for _, key := range slices.Sorted(maps.Keys(in)) {
 		if key == "" {
