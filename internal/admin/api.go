@@ -7,13 +7,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/keelproxy/keel/internal/compile"
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/control"
+	"github.com/keelproxy/keel/internal/proxy"
+	"github.com/keelproxy/keel/internal/resilience"
 	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/snapshot"
+	"github.com/keelproxy/keel/internal/upstream"
 )
 
 // configRequest is the body of validate, apply and diff.
@@ -239,11 +244,8 @@ type poolSummary struct {
 func summarisePools(snap *snapshot.Snapshot) []poolSummary {
 	out := []poolSummary{}
 	for _, p := range snap.PoolList {
-		n := len(p.Endpoints())
-		// Health checking arrives with the resilience features; until
-		// then every endpoint counts as healthy, as the proxy treats it.
-		out = append(out, poolSummary{ID: p.ID(), Healthy: n, Total: n, Balancer: p.Balancer().String(),
-			Protocol: p.Protocol().String()})
+		out = append(out, poolSummary{ID: p.ID(), Healthy: p.HealthyCount(), Total: len(p.Endpoints()),
+			Balancer: p.Balancer().String(), Protocol: p.Protocol().String()})
 	}
 	return out
 }
@@ -253,12 +255,48 @@ func (s *Server) pools(w http.ResponseWriter, _ *http.Request) {
 }
 
 type endpointHealth struct {
-	Address  string `json:"address"`
-	Weight   int    `json:"weight"`
-	Healthy  bool   `json:"healthy"`
-	Ejected  bool   `json:"ejected"`
-	Breaker  string `json:"breaker"`
-	InFlight int64  `json:"in_flight"`
+	Address string `json:"address"`
+	Weight  int    `json:"weight"`
+	Healthy bool   `json:"healthy"`
+	Ejected bool   `json:"ejected"`
+	// EjectedUntil is set while the endpoint is ejected (passive health
+	// or outlier detection).
+	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
+	// ActiveHealthy is the verdict of the active checks (true without
+	// them).
+	ActiveHealthy       bool   `json:"active_healthy"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	TimesEjected        int    `json:"times_ejected"`
+	Breaker             string `json:"breaker"`
+	InFlight            int64  `json:"in_flight"`
+}
+
+// poolBreakerState is the state of a pool's own breaker, or "none".
+func (s *Server) poolBreakerState(pool string) string {
+	if s.o.Applier == nil {
+		return "none"
+	}
+	if b, ok := s.o.Applier.Runtime().Breakers.Get(compile.BreakerKey(pool, "")); ok {
+		return b.State().String()
+	}
+	return "none"
+}
+
+func (s *Server) endpointsOf(p *upstream.Pool) []endpointHealth {
+	breaker := s.poolBreakerState(p.ID())
+	eps := []endpointHealth{}
+	for i, e := range p.Endpoints() {
+		hs := e.HealthState()
+		eh := endpointHealth{Address: e.Address(), Weight: p.Weight(i), Healthy: hs.Healthy, Ejected: hs.Ejected,
+			ActiveHealthy: hs.ActiveHealthy, ConsecutiveFailures: hs.ConsecutiveFailures, TimesEjected: hs.TimesEjected,
+			Breaker: breaker, InFlight: e.InFlight()}
+		if hs.Ejected {
+			until := hs.EjectedUntil.UTC()
+			eh.EjectedUntil = &until
+		}
+		eps = append(eps, eh)
+	}
+	return eps
 }
 
 func (s *Server) poolHealth(w http.ResponseWriter, _ *http.Request, id string) {
@@ -267,18 +305,45 @@ func (s *Server) poolHealth(w http.ResponseWriter, _ *http.Request, id string) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no pool %q in the active config", id))
 		return
 	}
-	eps := []endpointHealth{}
-	for i, e := range p.Endpoints() {
-		eps = append(eps, endpointHealth{Address: e.Address(), Weight: p.Weight(i), Healthy: true,
-			Breaker: "none", InFlight: e.InFlight()})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"pool": id, "healthy": len(eps), "total": len(eps), "endpoints": eps})
+	writeJSON(w, http.StatusOK, map[string]any{"pool": id, "healthy": p.HealthyCount(), "total": len(p.Endpoints()),
+		"breaker": s.poolBreakerState(id), "endpoints": s.endpointsOf(p)})
 }
 
-// breakers lists circuit breakers. None can be configured in this release
-// (validation rejects circuit_breaker), so the list is empty, truthfully.
+type breakerView struct {
+	Key       string     `json:"key"`
+	Pool      string     `json:"pool"`
+	Route     string     `json:"route,omitempty"`
+	State     string     `json:"state"`
+	ErrorRate float64    `json:"error_rate"`
+	Requests  int64      `json:"requests"`
+	Failures  int64      `json:"failures"`
+	Trips     uint64     `json:"trips"`
+	OpenedAt  *time.Time `json:"opened_at"`
+}
+
+func viewBreaker(key string, b *resilience.Breaker) breakerView {
+	pool, route := compile.ParseBreakerKey(key)
+	st := b.Stats()
+	v := breakerView{Key: key, Pool: pool, Route: route, State: st.State.String(), ErrorRate: st.ErrorRate,
+		Requests: int64(st.Requests), Failures: int64(st.Failures), Trips: st.Trips}
+	if !st.OpenedAt.IsZero() {
+		t := st.OpenedAt.UTC()
+		v.OpenedAt = &t
+	}
+	return v
+}
+
+// breakers lists every live circuit breaker: pools' own and routes' own
+// (a policy circuit_breaker), sorted by key.
 func (s *Server) breakers(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"breakers": []any{}})
+	out := []breakerView{}
+	if s.o.Applier != nil {
+		s.o.Applier.Runtime().Breakers.Range(func(key string, b *resilience.Breaker) {
+			out = append(out, viewBreaker(key, b))
+		})
+	}
+	slices.SortFunc(out, func(a, b breakerView) int { return strings.Compare(a.Key, b.Key) })
+	writeJSON(w, http.StatusOK, map[string]any{"breakers": out})
 }
 
 // canary lists canary splits. None can be configured in this release
@@ -324,6 +389,16 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	case router.Matched:
 		rt := res.Rule.Value
 		out["route"], out["pool"], out["policy"], out["middleware"] = rt.ID, rt.PoolID, rt.PolicyID, rt.MiddlewareID
+		// The state the request would meet at the pool: its health and
+		// the breaker guarding it for this route.
+		out["pool_health"] = map[string]any{"healthy": rt.Pool.HealthyCount(), "total": len(rt.Pool.Endpoints()),
+			"endpoints": s.endpointsOf(rt.Pool)}
+		if fw, ok := rt.Handler.(*proxy.Forwarder); ok && fw.Breaker != nil {
+			st := fw.Breaker.Stats()
+			out["breaker"] = map[string]any{"state": st.State.String(), "error_rate": st.ErrorRate, "requests": st.Requests}
+		} else {
+			out["breaker"] = nil
+		}
 		// 200 here means "forwarded": the upstream decides the final
 		// status.
 		out["status"] = http.StatusOK

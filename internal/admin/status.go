@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/keelproxy/keel/internal/config"
+	"github.com/keelproxy/keel/internal/resilience"
 )
 
 // The status page (GET / on the admin listener): rendered on the server,
@@ -55,7 +57,9 @@ func cspHash(s string) string {
 var statusCSP = "default-src 'none'; script-src " + cspHash(statusScript) +
 	"; style-src " + cspHash(statusStyle) + "; connect-src 'self'; img-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
-var statusPage = template.Must(template.New("page").Parse(`<!doctype html>
+var statusPage = template.Must(template.New("page").Funcs(template.FuncMap{
+	"pct": func(f float64) float64 { return f * 100 },
+}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>keel admin · {{.Version}}</title>
@@ -80,9 +84,12 @@ var statusPage = template.Must(template.New("page").Parse(`<!doctype html>
 {{end}}</table>{{if .RoutesCut}}<p class="muted">and {{.RoutesCut}} more</p>{{end}}{{else}}<p class="muted">no routes</p>{{end}}</section>
 <section id="pools"><h2>Pools ({{len .Pools}})</h2>{{if .Pools}}<table>
 <tr><th>id</th><th>balancer</th><th>protocol</th><th>healthy</th><th>endpoints (in flight)</th></tr>
-{{range .Pools}}<tr><td><code>{{.ID}}</code></td><td>{{.Balancer}}</td><td>{{.Protocol}}</td><td class="{{if eq .Healthy .Total}}ok{{else}}bad{{end}}">{{.Healthy}}/{{.Total}}</td><td>{{range .Endpoints}}<code>{{.Address}}</code> ({{.InFlight}}) {{end}}</td></tr>
+{{range .Pools}}<tr><td><code>{{.ID}}</code></td><td>{{.Balancer}}</td><td>{{.Protocol}}</td><td class="{{if eq .Healthy .Total}}ok{{else}}bad{{end}}">{{.Healthy}}/{{.Total}}</td><td>{{range .Endpoints}}<code class="{{if .Healthy}}ok{{else}}bad{{end}}">{{.Address}}</code>{{if .Ejected}} ejected{{else if not .Healthy}} down{{end}} ({{.InFlight}}) {{end}}</td></tr>
 {{end}}</table>{{if .PoolsCut}}<p class="muted">and {{.PoolsCut}} more</p>{{end}}{{else}}<p class="muted">no pools</p>{{end}}</section>
-<section id="breakers"><h2>Circuit breakers</h2><p class="muted">none configured</p></section>
+<section id="breakers"><h2>Circuit breakers ({{len .Breakers}})</h2>{{if .Breakers}}<table>
+<tr><th>pool</th><th>route</th><th>state</th><th>error rate</th><th>requests</th><th>trips</th></tr>
+{{range .Breakers}}<tr><td><code>{{.Pool}}</code></td><td>{{.Route}}</td><td class="{{if eq .State "closed"}}ok{{else}}bad{{end}}">{{.State}}</td><td>{{printf "%.1f%%" (pct .ErrorRate)}}</td><td>{{.Requests}}</td><td>{{.Trips}}</td></tr>
+{{end}}</table>{{else}}<p class="muted">none configured</p>{{end}}</section>
 <section id="audit"><h2>Recent audit records</h2>{{if .Audit}}<table>
 <tr><th>time</th><th>actor</th><th>action</th><th>result</th><th>version</th><th>previous</th></tr>
 {{range .Audit}}<tr><td>{{.Time}}</td><td>{{.Actor}}</td><td>{{.Action}}</td><td class="{{if eq .Result "rejected"}}bad{{else}}ok{{end}}">{{.Result}}</td><td><code>{{.Version}}</code></td><td><code>{{.PreviousVersion}}</code></td></tr>
@@ -101,6 +108,7 @@ type statusData struct {
 	Pools                                  []statusPool
 	PoolsCut                               int
 	Audit                                  []statusAudit
+	Breakers                               []breakerView
 	Style                                  template.CSS
 	Script                                 template.JS
 }
@@ -140,11 +148,13 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 			d.PoolsCut = len(snap.PoolList) - i
 			break
 		}
-		sp := statusPool{poolSummary: p}
-		for _, e := range snap.Pools[p.ID].Endpoints() {
-			sp.Endpoints = append(sp.Endpoints, endpointHealth{Address: e.Address(), InFlight: e.InFlight()})
-		}
-		d.Pools = append(d.Pools, sp)
+		d.Pools = append(d.Pools, statusPool{poolSummary: p, Endpoints: s.endpointsOf(snap.Pools[p.ID])})
+	}
+	if s.o.Applier != nil {
+		s.o.Applier.Runtime().Breakers.Range(func(key string, b *resilience.Breaker) {
+			d.Breakers = append(d.Breakers, viewBreaker(key, b))
+		})
+		slices.SortFunc(d.Breakers, func(a, b breakerView) int { return strings.Compare(a.Key, b.Key) })
 	}
 	if s.o.Audit != nil {
 		for _, rec := range s.o.Audit.Recent(20) {

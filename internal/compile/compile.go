@@ -14,6 +14,7 @@ import (
 
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/proxy"
 	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/snapshot"
 	"github.com/keelproxy/keel/internal/upstream"
@@ -31,6 +32,9 @@ type Deps struct {
 	// LookupEnv reads the environment variables a config names (the
 	// metrics token); nil means os.LookupEnv. Tests pass their own.
 	LookupEnv func(string) (string, bool)
+	// Runtime holds the breakers and retry budgets that survive
+	// snapshots; nil builds throwaway ones (validation dry runs).
+	Runtime *Runtime
 }
 
 // Empty returns the snapshot served before any config is applied: no
@@ -82,9 +86,15 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 		s.PoolList = append(s.PoolList, p)
 	}
 	policies := make(map[string]*snapshot.Policy, len(cfg.Policies))
+	cfgPolicies := make(map[string]*config.Policy, len(cfg.Policies))
 	for i := range cfg.Policies {
 		p := policy(&cfg.Policies[i])
 		policies[p.ID] = p
+		cfgPolicies[p.ID] = &cfg.Policies[i]
+	}
+	cfgPools := make(map[string]*config.Pool, len(cfg.Pools))
+	for i := range cfg.Pools {
+		cfgPools[cfg.Pools[i].ID] = &cfg.Pools[i]
 	}
 	rules := make([]router.Rule[*snapshot.Route], 0, len(cfg.Routes))
 	for i := range cfg.Routes {
@@ -92,6 +102,13 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 		r, err := route(rc, s, policies, needsIP[rc.Pool], d.Metrics)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d] (%s): %w", i, rc.ID, err)
+		}
+		fw := r.Handler.(*proxy.Forwarder)
+		pc := cfgPolicies[rc.Policy]
+		fw.Breaker = breaker(d.Runtime, rc.ID, pc, cfgPools[rc.Pool], &s.BreakerKeys)
+		if pc != nil {
+			fw.Retry = retryPolicy(d.Runtime, rc.ID, pc.Retries, &s.BudgetKeys)
+			fw.Hedge = hedgePolicy(pc.Hedging)
 		}
 		s.Routes = append(s.Routes, r)
 		rules = append(rules, router.Rule[*snapshot.Route]{

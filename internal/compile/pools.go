@@ -1,6 +1,8 @@
 package compile
 
 import (
+	"fmt"
+
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/upstream"
 )
@@ -39,6 +41,34 @@ func pool(pc *config.Pool, st *upstream.State) (p *upstream.Pool, needsClientIP 
 		}
 		cfg.Endpoints = append(cfg.Endpoints, upstream.EndpointConfig{Address: e.Address, Weight: w})
 	}
+	if err := health(pc, &cfg); err != nil {
+		return nil, false, err
+	}
 	p, err = st.Build(cfg)
 	return p, bal == upstream.ConsistentHash && hk.Kind == upstream.HashClientIP, err
+}
+
+// health maps the pool's health, passive and outlier settings (defaults
+// already applied by config) to the upstream package's.
+func health(pc *config.Pool, cfg *upstream.PoolConfig) error {
+	if h := pc.Health; h != nil {
+		if a := h.Active; a != nil {
+			lo, hi, err := config.ParseStatusRange(string(a.ExpectedStatus))
+			if err != nil {
+				return fmt.Errorf("health.active.expected_status: %w", err)
+			}
+			cfg.Health = &upstream.HealthCheck{Interval: a.Interval.Std(), Timeout: a.Timeout.Std(), Path: a.Path,
+				StatusLo: lo, StatusHi: hi, HealthyThreshold: a.HealthyThreshold, UnhealthyThreshold: a.UnhealthyThreshold}
+		}
+		if ps := h.Passive; ps != nil {
+			cfg.Passive = &upstream.PassiveHealth{ConsecutiveFailures: ps.ConsecutiveFailures,
+				EjectionDuration: ps.EjectionDuration.Std()}
+		}
+	}
+	if o := pc.OutlierDetection; o != nil {
+		cfg.Outlier = &upstream.OutlierDetection{ConsecutiveFailures: o.ConsecutiveFailures,
+			ErrorRatePercent: o.ErrorRateThreshold, LatencyThreshold: o.LatencyThreshold.Std(),
+			Interval: o.Interval.Std(), BaseEjectionTime: o.BaseEjectionTime.Std(), MaxEjectionPercent: o.MaxEjectionPercent}
+	}
+	return nil
 }

@@ -34,6 +34,8 @@ func route(rc *config.Route, s *snapshot.Snapshot, policies map[string]*snapshot
 		TrustedProxies: s.TrustedProxies,
 		Via:            Via,
 		NeedClientIP:   needsClientIP,
+		RouteID:        rc.ID,
+		Metrics:        m,
 	}
 	return r, nil
 }

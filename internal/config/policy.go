@@ -9,17 +9,15 @@ type Policy struct {
 	// fires the client gets 504 request_timeout. Zero means no overall
 	// timeout.
 	Timeout Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
-	// Retries enables retries; nil means a single attempt. Not supported
-	// yet in this release.
+	// Retries enables retries; nil means a single attempt.
 	Retries *Retries `json:"retries,omitempty" yaml:"retries,omitempty"`
 	// Hedging sends a second attempt for slow safe requests; nil means off.
-	// Not supported yet in this release.
 	Hedging *Hedging `json:"hedging,omitempty" yaml:"hedging,omitempty"`
 	// RateLimit limits request rate; nil means unlimited. Not supported yet
 	// in this release.
 	RateLimit *RateLimit `json:"rate_limit,omitempty" yaml:"rate_limit,omitempty"`
-	// CircuitBreaker overrides the pool's breaker for routes using this
-	// policy; nil means the pool's. Not supported yet in this release.
+	// CircuitBreaker gives each route using this policy its own breaker on
+	// its pool, instead of the pool's; nil means the pool's.
 	CircuitBreaker *CircuitBreaker `json:"circuit_breaker,omitempty" yaml:"circuit_breaker,omitempty"`
 	// BodySizeLimit caps the request body (also when chunked); larger gets
 	// 413 request_too_large. Zero means no limit.

@@ -50,13 +50,11 @@ type Pool struct {
 	// address has an https:// prefix. Not supported yet in this release.
 	TLS *PoolTLS `json:"tls,omitempty" yaml:"tls,omitempty"`
 	// Health configures active and passive health checks; nil means every
-	// endpoint is always healthy. Not supported yet in this release.
+	// endpoint is always healthy.
 	Health *Health `json:"health,omitempty" yaml:"health,omitempty"`
-	// CircuitBreaker configures the pool's breaker; nil means none. Not
-	// supported yet in this release.
+	// CircuitBreaker configures the pool's breaker; nil means none.
 	CircuitBreaker *CircuitBreaker `json:"circuit_breaker,omitempty" yaml:"circuit_breaker,omitempty"`
-	// OutlierDetection ejects misbehaving endpoints; nil means off. Not
-	// supported yet in this release.
+	// OutlierDetection ejects misbehaving endpoints; nil means off.
 	OutlierDetection *OutlierDetection `json:"outlier_detection,omitempty" yaml:"outlier_detection,omitempty"`
 	// Transport tunes connections to the endpoints.
 	Transport Transport `json:"transport" yaml:"transport"`

@@ -18,15 +18,9 @@ func (c *Config) unsupported() Errors {
 		gate(r.RequireMTLS, field(index("routes", i), "require_mtls"))
 	}
 	for i, p := range c.Policies {
-		gate(p.Retries != nil, field(index("policies", i), "retries"))
-		gate(p.Hedging != nil, field(index("policies", i), "hedging"))
 		gate(p.RateLimit != nil, field(index("policies", i), "rate_limit"))
-		gate(p.CircuitBreaker != nil, field(index("policies", i), "circuit_breaker"))
 	}
 	for i, p := range c.Pools {
-		gate(p.Health != nil, field(index("pools", i), "health"))
-		gate(p.CircuitBreaker != nil, field(index("pools", i), "circuit_breaker"))
-		gate(p.OutlierDetection != nil, field(index("pools", i), "outlier_detection"))
 		gate(p.TLS != nil, field(index("pools", i), "tls"))
 		for j, ep := range p.Endpoints {
 			scheme, _ := splitScheme(ep.Address)

@@ -114,28 +114,25 @@ func TestValidate(t *testing.T) {
 			[]string{"pools[0].tls|set cert_file and key_file together", "pools[0].tls|not supported yet"}},
 		{"health checks", `pools: [{id: p, endpoints: [{address: "127.0.0.1:1"}], health: {active: {interval: 1s, timeout: 2s, path: health, expected_status: "ok", healthy_threshold: -1}}}]`,
 			[]string{"pools[0].health.active.timeout|must not exceed interval", `pools[0].health.active.path|must start with "/"`,
-				`pools[0].health.active.expected_status|invalid "ok"`, "pools[0].health.active.healthy_threshold|at least 1",
-				"pools[0].health|not supported yet"}},
+				`pools[0].health.active.expected_status|invalid "ok"`, "pools[0].health.active.healthy_threshold|at least 1"}},
 		{"pool breaker and outlier", `pools: [{id: p, endpoints: [{address: "127.0.0.1:1"}], circuit_breaker: {error_threshold_percent: 101}, outlier_detection: {max_ejection_percent: 101, error_rate_threshold: 101}}]`,
 			[]string{"pools[0].circuit_breaker.error_threshold_percent|between 1 and 100, got 101",
-				"pools[0].outlier_detection.max_ejection_percent|between 0 and 100", "pools[0].outlier_detection.error_rate_threshold|between 1 and 100",
-				"pools[0].circuit_breaker|not supported yet", "pools[0].outlier_detection|not supported yet"}},
+				"pools[0].outlier_detection.max_ejection_percent|between 0 and 100", "pools[0].outlier_detection.error_rate_threshold|between 1 and 100"}},
 
 		// policies
 		{"retries", `policies: [{id: p, retries: {max_attempts: 11, budget_percent: 101, budget_burst: -1, retry_on: [502, "5xx", gateway, 600], backoff: {base: 1s, max: 100ms}}}]`,
 			[]string{"policies[0].retries.max_attempts|between 1 and 10", "policies[0].retries.budget_percent|between 0 and 100",
 				"policies[0].retries.budget_burst|at least 0", `policies[0].retries.retry_on[2]|invalid retry condition "gateway"`,
-				`policies[0].retries.retry_on[3]|invalid retry condition "600"`, "policies[0].retries.backoff.max|must be at least backoff.base",
-				"policies[0].retries|not supported yet"}},
+				`policies[0].retries.retry_on[3]|invalid retry condition "600"`, "policies[0].retries.backoff.max|must be at least backoff.base"}},
 		{"hedging delay required", "policies: [{id: p, hedging: {max_hedges: 11}}]",
-			[]string{"policies[0].hedging.delay|must be greater than 0", "policies[0].hedging.max_hedges|between 1 and 10", "policies[0].hedging|not supported yet"}},
+			[]string{"policies[0].hedging.delay|must be greater than 0", "policies[0].hedging.max_hedges|between 1 and 10"}},
 		{"rate limit", "policies: [{id: p, rate_limit: {key: ip, scope: world}}, {id: q, rate_limit: {requests_per_second: 1, scope: global, key: 'header:X-User'}}]",
 			[]string{"policies[0].rate_limit.requests_per_second|greater than 0", `policies[0].rate_limit.key|invalid key "ip"`,
 				`policies[0].rate_limit.scope|invalid scope "world"`, "policies[0].rate_limit.burst|at least 1",
 				"policies[1].rate_limit.scope|need a redis section",
 				"policies[0].rate_limit|not supported yet", "policies[1].rate_limit|not supported yet"}},
 		{"policy breaker", "policies: [{id: p, circuit_breaker: {error_threshold_percent: 101}}]",
-			[]string{"policies[0].circuit_breaker.error_threshold_percent|between 1 and 100", "policies[0].circuit_breaker|not supported yet"}},
+			[]string{"policies[0].circuit_breaker.error_threshold_percent|between 1 and 100"}},
 
 		// traffic management
 		{"canary ranges", "routes: [{id: r, pool: p1}, {id: s, path: /s, pool: p1}]\ntraffic_management: [{route: r, canary_weight: 101, canary_pool: p2}, {route: s, canary_weight: 10}, {route: r}]",
@@ -243,7 +240,6 @@ func TestValidateProgrammatic(t *testing.T) {
 		"pools[0].transport.max_idle_per_endpoint|at least 0",
 		"shutdown.drain_delay|must not be negative",
 		"shutdown.grace_period|must be greater than 0",
-		"policies[0].hedging|not supported yet",
 	}
 	for _, w := range want {
 		path, msg, _ := strings.Cut(w, "|")

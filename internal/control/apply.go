@@ -20,6 +20,7 @@ import (
 	"github.com/keelproxy/keel/internal/compile"
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/resilience"
 	"github.com/keelproxy/keel/internal/snapshot"
 	"github.com/keelproxy/keel/internal/upstream"
 )
@@ -125,6 +126,9 @@ type Applier struct {
 	// history[0] is the active one once any config was applied.
 	history []HistoryEntry
 	audit   AuditLog
+	// runtime holds breakers and retry budgets across snapshots; only
+	// the apply path acquires and commits.
+	runtime *compile.Runtime
 }
 
 // SetAuditLog makes the Applier record every apply, rejection and rollback
@@ -145,8 +149,16 @@ func NewApplier(holder *snapshot.Holder, state *upstream.State, metrics *obs.Met
 	if holder.Load() == nil {
 		holder.Swap(compile.Empty())
 	}
-	return &Applier{holder: holder, state: state, metrics: metrics, logger: logger}
+	a := &Applier{holder: holder, state: state, metrics: metrics, logger: logger, runtime: compile.NewRuntime(metrics)}
+	metrics.SetRetryBudgets(func(emit func(route string, tokens float64)) {
+		a.runtime.Budgets.Range(func(route string, b *resilience.Budget) { emit(route, b.Tokens()) })
+	})
+	return a
 }
+
+// Runtime returns the registries of breakers and retry budgets, for the
+// admin views. Safe for concurrent use.
+func (a *Applier) Runtime() *compile.Runtime { return a.runtime }
 
 // ApplyBytes parses data in format f and applies it.
 func (a *Applier) ApplyBytes(data []byte, f config.Format, src Source) (Result, error) {
@@ -205,16 +217,19 @@ func (a *Applier) activate(cfg *config.Config, req Request, action string) (Resu
 			Result: "unchanged", Detail: map[string]any{"source": string(req.Source)}})
 		return Result{Version: version, PreviousVersion: version, AppliedAt: prev.BuiltAt, Unchanged: true}, nil
 	}
-	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics})
+	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics, Runtime: a.runtime})
 	if err != nil {
-		// The failed build may have registered endpoint entries; committing
-		// the still-active pools releases exactly those.
+		// The failed build may have registered endpoint entries, breakers
+		// and budgets; committing the still-active pools and aborting the
+		// registries' build releases exactly those.
 		a.state.Commit(prev.PoolList)
+		a.runtime.Abort()
 		a.reject(action, req, version, err)
 		return Result{}, err
 	}
 	a.holder.Swap(next)
 	a.state.Commit(next.PoolList)
+	a.runtime.Commit(next.BreakerKeys, next.BudgetKeys)
 	forgetRemoved(a.metrics, prev, next)
 	if a.active != nil && listenerSettingsChanged(a.active.Server, cfg.Server) {
 		// Listener settings are fixed when the listener starts; say so

@@ -30,6 +30,7 @@ const (
 	ErrUpstreamTimeout  Category = "upstream_timeout"
 	ErrRequestTimeout   Category = "request_timeout"
 	ErrNoHealthy        Category = "no_healthy_upstream"
+	ErrCircuitOpen      Category = "circuit_open"
 	// ErrClientClosed is not sent to anyone (the client is gone); it labels
 	// the access-log line and metrics with nginx's 499 convention.
 	ErrClientClosed Category = "client_closed"
@@ -60,7 +61,7 @@ func (c Category) Status() int {
 		return http.StatusBadGateway
 	case ErrUpstreamTimeout, ErrRequestTimeout:
 		return http.StatusGatewayTimeout
-	case ErrNoHealthy:
+	case ErrNoHealthy, ErrCircuitOpen:
 		return http.StatusServiceUnavailable
 	case ErrClientClosed:
 		return StatusClientClosed
@@ -96,6 +97,8 @@ func (c Category) message() string {
 		return "request exceeded the route's timeout"
 	case ErrNoHealthy:
 		return "no healthy upstream"
+	case ErrCircuitOpen:
+		return "the upstream's circuit breaker is open"
 	}
 	return string(c)
 }

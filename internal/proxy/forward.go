@@ -8,8 +8,9 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 
+	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/resilience"
 	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/upstream"
 )
@@ -38,6 +39,19 @@ type Forwarder struct {
 	// NeedClientIP is set when the pool hashes on the client address; the
 	// address string is only computed then.
 	NeedClientIP bool
+
+	// RouteID labels the retry metrics.
+	RouteID string
+	// Breaker is the circuit breaker guarding the pool for this route:
+	// the route's own (policy circuit_breaker) or the pool's; nil means
+	// none. It lives in the runtime registry and survives snapshots.
+	Breaker *resilience.Breaker
+	// Retry and Hedge are the route policy's retries and hedging; nil
+	// means none.
+	Retry *RetryPolicy
+	Hedge *HedgePolicy
+	// Metrics records retry outcomes; nil records nothing.
+	Metrics *obs.Metrics
 }
 
 // copyBufSize is the size of the buffers bodies are streamed through.
@@ -61,36 +75,26 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.NeedClientIP {
 		cip = x.client(r, f.TrustedProxies)
 	}
-	ep := f.Pool.Pick(r, cip, nil)
-	if ep == nil {
-		x.fail(w, ErrNoHealthy)
-		return
-	}
-	x.rec.Endpoint = ep.Address()
-
 	upgrade := upgradeType(r.Header)
-	out := f.outgoing(r, ep, x.matchedPrefix, upgrade, x.peer, x.trusted)
-
-	ep.Acquire()
-	defer ep.Release()
-	t0 := time.Now()
-	resp, err := ep.Transport().RoundTrip(out)
-	d := time.Since(t0)
-	x.rec.UpstreamDuration = d
-	ep.Metrics().Observe(d)
-	if err != nil {
-		c := classify(r.Context(), err)
-		if x.bodyErr() != nil && c != ErrRequestTooLarge && c != ErrClientClosed {
-			// The round trip failed because the client's body could not be
-			// read (bad chunk framing, truncated upload): the client's
-			// fault, not the upstream's.
-			c = ErrBadRequest
-		}
-		if c == ErrClientClosed {
-			x.category = c
-			return
-		}
-		x.fail(w, c)
+	resp, ep, cat, held := f.forward(r, x, cip, upgrade)
+	if f.Breaker != nil {
+		x.rec.BreakerState = f.Breaker.State().String()
+	}
+	if held {
+		defer ep.Release()
+	}
+	switch cat {
+	case "":
+	case ErrClientClosed:
+		x.category = cat
+		return
+	case ErrCircuitOpen:
+		// Tell the client (and the operator reading headers) which pool's
+		// breaker refused, without contacting the upstream.
+		w.Header()["X-Proxy-Circuit-Open"] = []string{f.Pool.ID()}
+		fallthrough
+	default:
+		x.fail(w, cat)
 		return
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {

@@ -58,6 +58,11 @@ type Snapshot struct {
 	// demands (metrics.require_token, read from metrics.token_env when the
 	// snapshot was compiled). "" leaves the endpoint open.
 	MetricsToken string
+
+	// BreakerKeys and BudgetKeys are the runtime-registry keys of the
+	// circuit breakers and retry budgets this snapshot's routes use; the
+	// apply pipeline commits them after the swap.
+	BreakerKeys, BudgetKeys []string
 }
 
 // Route is one compiled route. Immutable once published.

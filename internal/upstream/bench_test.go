@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // BenchmarkPick measures one pick per balancer over 10 endpoints, from
@@ -89,5 +90,66 @@ func BenchmarkRoundTrip(b *testing.B) {
 				resp.Body.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkSelect compares Pick and Select over 10 endpoints of a pool with
+// passive health and outlier detection, from parallel goroutines: all
+// healthy (the common case, which must cost Select no more than a couple of
+// atomic loads over Pick), and with every other endpoint ejected (the
+// fallback walk). Report is the per-attempt bookkeeping.
+func BenchmarkSelect(b *testing.B) {
+	r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
+	r.Header.Set("X-User", "user-12345")
+	balancers := []struct {
+		name string
+		cfg  PoolConfig
+	}{
+		{name: "round_robin", cfg: PoolConfig{Balancer: RoundRobin}},
+		{name: "least_request", cfg: PoolConfig{Balancer: LeastRequest}},
+		{name: "consistent_hash", cfg: PoolConfig{Balancer: ConsistentHash, HashKey: HashKey{Kind: HashHeader, Name: "X-User"}}},
+	}
+	for _, bal := range balancers {
+		for _, mode := range []string{"pick", "select", "select_half_ejected", "report"} {
+			b.Run(bal.name+"/"+mode, func(b *testing.B) {
+				s := NewState(nil)
+				defer s.Close()
+				cfg := bal.cfg
+				cfg.ID, cfg.Endpoints = "bench", weighted(1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+				cfg.Passive = &PassiveHealth{ConsecutiveFailures: 5}
+				cfg.Outlier = &OutlierDetection{ConsecutiveFailures: 5, ErrorRatePercent: 50, Interval: time.Hour}
+				p, err := s.Build(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Commit([]*Pool{p})
+				if mode == "select_half_ejected" {
+					now := time.Now().UnixNano()
+					for i, e := range p.Endpoints() {
+						if i%2 == 0 {
+							e.eject(now, now+int64(time.Hour))
+						}
+					}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						switch mode {
+						case "pick":
+							if p.Pick(r, "192.0.2.7", nil) == nil {
+								b.Fatal("Pick = nil")
+							}
+						case "report":
+							p.endpoints[3].Report(true, time.Millisecond)
+						default:
+							if _, err := p.Select(r, "192.0.2.7", nil); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+				})
+			})
+		}
 	}
 }

@@ -222,6 +222,10 @@ type EndpointConfig struct {
 // means RoundRobin, zero Protocol means HTTP1; HashKey is required for
 // ConsistentHash and ignored otherwise. Build copies what it keeps, so the
 // caller may reuse the slices.
+//
+// Health, Passive and Outlier are the pool's endpoint health settings
+// (SPEC section 7); nil, or a block equal to its zero value, turns that
+// mechanism off. A pool with all three off selects exactly as Pick does.
 type PoolConfig struct {
 	ID        string
 	Endpoints []EndpointConfig
@@ -229,6 +233,13 @@ type PoolConfig struct {
 	HashKey   HashKey
 	Protocol  Protocol
 	Transport TransportConfig
+	// Health configures active checks; nil means none.
+	Health *HealthCheck
+	// Passive configures passive ejection from live traffic; nil means
+	// none.
+	Passive *PassiveHealth
+	// Outlier configures outlier detection; nil means none.
+	Outlier *OutlierDetection
 }
 
 // ErrTLSUnsupported is wrapped by the Build error for a pool that needs TLS
@@ -282,4 +293,265 @@ func hostPort(s string) (string, error) {
 	// Host names are case-insensitive and ports may carry leading zeros;
 	// canonicalising both keeps one endpoint key per destination.
 	return net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(n, 10)), nil
+}
+
+// Health defaults, applied to zero fields of an enabled HealthCheck,
+// PassiveHealth or OutlierDetection. They match the config file's defaults
+// (SPEC section 3), so a caller that already applied those gets the same
+// settings.
+const (
+	DefaultHealthTimeout      = time.Second
+	DefaultHealthPath         = "/health"
+	DefaultHealthStatusLo     = 200
+	DefaultHealthStatusHi     = 399
+	DefaultHealthyThreshold   = 2
+	DefaultUnhealthyThreshold = 3
+	DefaultEjectionDuration   = 30 * time.Second
+	DefaultOutlierInterval    = 10 * time.Second
+	DefaultBaseEjectionTime   = 30 * time.Second
+	DefaultMaxEjectionPercent = 50
+)
+
+// HealthCheck configures active health checks: every Interval, each
+// endpoint of the pool gets an HTTP GET of Path through its own transport,
+// bounded by Timeout; a status in [StatusLo, StatusHi] is a success,
+// anything else (a connect failure, reset or timeout included) a failure.
+// HealthyThreshold successes in a row make an unhealthy endpoint healthy,
+// UnhealthyThreshold failures in a row make a healthy one unhealthy.
+// Endpoints start healthy, so a new pool (or a new endpoint) takes traffic
+// at once rather than after HealthyThreshold probes; the first probe goes
+// out when Commit activates the pool. An endpoint keeps its verdict across
+// applies that keep it, even when the check settings change (the new
+// checker's thresholds then decide when it flips); with the checks turned
+// off it is healthy.
+//
+// Interval turns the checks on: the zero value is off, and a block that
+// sets other fields without Interval is rejected. The other zero fields
+// take the defaults: Timeout 1s (or Interval when shorter), Path /health,
+// StatusLo-StatusHi 200-399 (StatusHi zero alone means StatusLo only),
+// HealthyThreshold 2, UnhealthyThreshold 3. Negative values, a Timeout
+// longer than Interval, a Path not starting with "/" and statuses outside
+// 100-599 are rejected.
+type HealthCheck struct {
+	// Interval between the starts of two probes of an endpoint; zero means
+	// no active checks.
+	Interval time.Duration
+	// Timeout bounds one probe, connect to body; zero means 1s (or
+	// Interval when shorter). At most Interval.
+	Timeout time.Duration
+	// Path is the probed request target, "/..." with an optional query;
+	// empty means /health.
+	Path string
+	// StatusLo and StatusHi are the inclusive range of healthy statuses;
+	// both zero mean 200-399, StatusHi zero alone means StatusLo only.
+	StatusLo, StatusHi int
+	// HealthyThreshold is the good probes in a row that heal an unhealthy
+	// endpoint; zero means 2.
+	HealthyThreshold int
+	// UnhealthyThreshold is the failed probes in a row that make a healthy
+	// endpoint unhealthy; zero means 3.
+	UnhealthyThreshold int
+}
+
+// withDefaults validates h and fills its zero fields; the zero HealthCheck
+// stays zero (off).
+func (h HealthCheck) withDefaults() (HealthCheck, error) {
+	if h == (HealthCheck{}) {
+		return h, nil
+	}
+	if h.Interval < 0 || h.Timeout < 0 || h.HealthyThreshold < 0 || h.UnhealthyThreshold < 0 || h.StatusLo < 0 || h.StatusHi < 0 {
+		return h, errors.New("health: negative value")
+	}
+	if h.Interval == 0 {
+		return h, errors.New("health: interval is required")
+	}
+	if h.Timeout == 0 {
+		h.Timeout = min(DefaultHealthTimeout, h.Interval)
+	}
+	if h.Timeout > h.Interval {
+		return h, fmt.Errorf("health: timeout %v exceeds interval %v", h.Timeout, h.Interval)
+	}
+	if h.Path == "" {
+		h.Path = DefaultHealthPath
+	}
+	if _, err := url.ParseRequestURI(h.Path); err != nil || h.Path[0] != '/' || strings.HasPrefix(h.Path, "//") || strings.ContainsAny(h.Path, " \t#") {
+		return h, fmt.Errorf("health: path %q: want an absolute path (and optional query)", h.Path)
+	}
+	switch {
+	case h.StatusLo == 0 && h.StatusHi == 0:
+		h.StatusLo, h.StatusHi = DefaultHealthStatusLo, DefaultHealthStatusHi
+	case h.StatusHi == 0:
+		h.StatusHi = h.StatusLo
+	case h.StatusLo == 0:
+		return h, errors.New("health: status range has an upper bound but no lower bound")
+	}
+	if h.StatusLo < 100 || h.StatusHi > 599 || h.StatusLo > h.StatusHi {
+		return h, fmt.Errorf("health: invalid status range %d-%d (want 100-599, low <= high)", h.StatusLo, h.StatusHi)
+	}
+	if h.HealthyThreshold == 0 {
+		h.HealthyThreshold = DefaultHealthyThreshold
+	}
+	if h.UnhealthyThreshold == 0 {
+		h.UnhealthyThreshold = DefaultUnhealthyThreshold
+	}
+	return h, nil
+}
+
+// PassiveHealth configures passive ejection: ConsecutiveFailures failed
+// attempts in a row (as reported by Endpoint.Report) eject the endpoint for
+// EjectionDuration. Passive ejection is not capped: when every endpoint is
+// out the pool fails open at a trickle (see Pool.Select).
+//
+// ConsecutiveFailures turns it on: the zero value is off, and a block that
+// sets EjectionDuration without it is rejected. Zero EjectionDuration means
+// 30s; negative values are rejected.
+type PassiveHealth struct {
+	// ConsecutiveFailures is the failed attempts in a row that eject the
+	// endpoint; zero means no passive health.
+	ConsecutiveFailures int
+	// EjectionDuration is how long an ejection lasts (always the same);
+	// zero means 30s.
+	EjectionDuration time.Duration
+}
+
+// withDefaults validates p and fills its zero fields; the zero value stays
+// zero (off).
+func (p PassiveHealth) withDefaults() (PassiveHealth, error) {
+	if p == (PassiveHealth{}) {
+		return p, nil
+	}
+	if p.ConsecutiveFailures < 0 || p.EjectionDuration < 0 {
+		return p, errors.New("passive health: negative value")
+	}
+	if p.ConsecutiveFailures == 0 {
+		return p, errors.New("passive health: consecutive failures is required")
+	}
+	if p.EjectionDuration == 0 {
+		p.EjectionDuration = DefaultEjectionDuration
+	}
+	return p, nil
+}
+
+// OutlierDetection configures outlier ejection, with three detectors, each
+// off when its field is zero:
+//
+//   - ConsecutiveFailures: that many failed attempts in a row eject the
+//     endpoint at once.
+//   - ErrorRatePercent (1-100): an endpoint whose failed share of the
+//     attempts reported during one Interval is at least this percentage
+//     (over at least 5 attempts) is ejected when the Interval ends.
+//   - LatencyThreshold: an endpoint whose mean attempt latency over one
+//     Interval (at least 5 attempts) exceeds it is ejected when the Interval
+//     ends.
+//
+// The n-th ejection of an endpoint in a row lasts BaseEjectionTime × n,
+// at most 10 × BaseEjectionTime and at most 300s (but never less than
+// BaseEjectionTime); every Interval an endpoint spends un-ejected brings
+// n down by one (Envoy's backoff). An ejection happens only while the
+// endpoints ejected (by any mechanism) stay within MaxEjectionPercent of
+// the pool, rounded down: (ejected+1) × 100 <= MaxEjectionPercent × total.
+// With 4 endpoints at 50% at most 2 are ejected; a pool whose share rounds
+// to zero (1 endpoint at 50%) is never ejected by outlier detection.
+//
+// The zero value is off; a block that sets other fields but no detector is
+// rejected. Zero Interval means 10s, zero BaseEjectionTime 30s, zero
+// MaxEjectionPercent 50; negative values and percentages above 100 are
+// rejected.
+type OutlierDetection struct {
+	// ConsecutiveFailures is the failed attempts in a row that eject at
+	// once; zero turns this detector off.
+	ConsecutiveFailures int
+	// ErrorRatePercent is the failed share of an interval's attempts that
+	// ejects, 1-100; zero turns this detector off.
+	ErrorRatePercent int
+	// LatencyThreshold is the mean attempt latency over an interval above
+	// which an endpoint is ejected; zero turns this detector off.
+	LatencyThreshold time.Duration
+	// Interval is the error-rate and latency window, and the step of the
+	// backoff's decay; zero means 10s.
+	Interval time.Duration
+	// BaseEjectionTime is the first ejection's length; zero means 30s.
+	BaseEjectionTime time.Duration
+	// MaxEjectionPercent caps the ejected share of the pool, 1-100; zero
+	// means 50.
+	MaxEjectionPercent int
+}
+
+// withDefaults validates o and fills its zero fields; the zero value stays
+// zero (off).
+func (o OutlierDetection) withDefaults() (OutlierDetection, error) {
+	if o == (OutlierDetection{}) {
+		return o, nil
+	}
+	if o.ConsecutiveFailures < 0 || o.ErrorRatePercent < 0 || o.LatencyThreshold < 0 ||
+		o.Interval < 0 || o.BaseEjectionTime < 0 || o.MaxEjectionPercent < 0 {
+		return o, errors.New("outlier detection: negative value")
+	}
+	if o.ErrorRatePercent > 100 {
+		return o, fmt.Errorf("outlier detection: error rate %d%% above 100", o.ErrorRatePercent)
+	}
+	if o.MaxEjectionPercent > 100 {
+		return o, fmt.Errorf("outlier detection: max ejection %d%% above 100", o.MaxEjectionPercent)
+	}
+	if o.ConsecutiveFailures == 0 && o.ErrorRatePercent == 0 && o.LatencyThreshold == 0 {
+		return o, errors.New("outlier detection: no detector (want consecutive failures, error rate or latency threshold)")
+	}
+	if o.Interval == 0 {
+		o.Interval = DefaultOutlierInterval
+	}
+	if o.BaseEjectionTime == 0 {
+		o.BaseEjectionTime = DefaultBaseEjectionTime
+	}
+	if o.MaxEjectionPercent == 0 {
+		o.MaxEjectionPercent = DefaultMaxEjectionPercent
+	}
+	return o, nil
+}
+
+// healthSpec is a pool's validated health settings, defaults applied. Each
+// part is zero when its mechanism is off. It is comparable, so Commit can
+// tell a changed setting from an unchanged one.
+type healthSpec struct {
+	active  HealthCheck
+	passive PassiveHealth
+	outlier OutlierDetection
+}
+
+func (h *healthSpec) activeOn() bool  { return h.active.Interval > 0 }
+func (h *healthSpec) passiveOn() bool { return h.passive.ConsecutiveFailures > 0 }
+func (h *healthSpec) outlierOn() bool { return h.outlier != (OutlierDetection{}) }
+
+// reported says whether Report has anything to feed: passive health or
+// outlier detection.
+func (h *healthSpec) reported() bool { return h.passiveOn() || h.outlierOn() }
+
+// any says whether selection must consider endpoint health at all.
+func (h *healthSpec) any() bool { return h.activeOn() || h.reported() }
+
+// windowed says whether Report must keep per-interval counts for the
+// error-rate or latency detector.
+func (h *healthSpec) windowed() bool {
+	return h.outlier.ErrorRatePercent > 0 || h.outlier.LatencyThreshold > 0
+}
+
+// validHealth validates the three optional blocks of cfg.
+func validHealth(cfg PoolConfig) (healthSpec, error) {
+	var h healthSpec
+	var err error
+	if cfg.Health != nil {
+		if h.active, err = cfg.Health.withDefaults(); err != nil {
+			return h, err
+		}
+	}
+	if cfg.Passive != nil {
+		if h.passive, err = cfg.Passive.withDefaults(); err != nil {
+			return h, err
+		}
+	}
+	if cfg.Outlier != nil {
+		if h.outlier, err = cfg.Outlier.withDefaults(); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
 }

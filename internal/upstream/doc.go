@@ -12,6 +12,16 @@
 // State.Commit, called after the swap, drains and forgets what the active
 // snapshot no longer references.
 //
+// Endpoint health (SPEC section 7) lives on the same long-lived entries:
+// the active checks' verdict, passive and outlier ejections and their
+// counters, so it survives every apply that keeps the endpoint. The proxy
+// reports each attempt's outcome with Endpoint.Report and chooses with
+// Pool.Select, which skips unhealthy and ejected endpoints and fails open
+// at one request per second when none is left. Settings take effect at
+// Commit, which also starts and stops the health goroutines (active
+// checkers, one monitor per pool); State owns them and Close stops them.
+// Nothing on the request path takes a lock.
+//
 // The package knows nothing of the config file format: the compile package
 // fills PoolConfig from the parsed config.
 package upstream

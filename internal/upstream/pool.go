@@ -7,7 +7,7 @@ import "net/http"
 // once built and safe for concurrent use; the runtime state it points at
 // (Endpoints) is shared with the pools of other snapshots and is itself safe
 // for concurrent use. Pools are created by State.Build; the zero value has
-// no endpoints and its Pick returns nil.
+// no endpoints, its Pick returns nil and its Select ErrNoHealthyUpstream.
 type Pool struct {
 	id        string
 	balancer  Balancer
@@ -16,11 +16,20 @@ type Pool struct {
 	endpoints []*Endpoint
 	weights   []int
 	picker    picker
+
+	// health is the view's health settings; guarded caches health.any():
+	// whether Select must look at endpoint health.
+	health  healthSpec
+	guarded bool
+	// entry is the pool id's long-lived runtime state (nil only for the
+	// zero Pool).
+	entry *poolEntry
 }
 
-// newPool builds the view and its balancer. cfg must be validated and
-// defaulted, and endpoints/weights parallel and non-empty.
-func newPool(cfg PoolConfig, endpoints []*Endpoint, weights []int, src randSource) *Pool {
+// newPool builds the view and its balancer. spec.cfg must be validated and
+// defaulted, and endpoints parallel to spec.weights and non-empty.
+func newPool(spec poolSpec, entry *poolEntry, endpoints []*Endpoint, src randSource) *Pool {
+	cfg, weights := spec.cfg, spec.weights
 	p := &Pool{
 		id:        cfg.ID,
 		balancer:  cfg.Balancer,
@@ -28,6 +37,9 @@ func newPool(cfg PoolConfig, endpoints []*Endpoint, weights []int, src randSourc
 		hashKey:   cfg.HashKey,
 		endpoints: endpoints,
 		weights:   weights,
+		health:    spec.health,
+		guarded:   spec.health.any(),
+		entry:     entry,
 	}
 	switch cfg.Balancer {
 	case WeightedRoundRobin:
@@ -61,6 +73,36 @@ func (p *Pool) Protocol() Protocol { return p.protocol }
 // balancers.
 func (p *Pool) HashKey() HashKey { return p.hashKey }
 
+// Health returns the pool's active check settings (defaults applied), nil
+// when it has none.
+func (p *Pool) Health() *HealthCheck {
+	if !p.health.activeOn() {
+		return nil
+	}
+	h := p.health.active
+	return &h
+}
+
+// Passive returns the pool's passive health settings (defaults applied),
+// nil when it has none.
+func (p *Pool) Passive() *PassiveHealth {
+	if !p.health.passiveOn() {
+		return nil
+	}
+	h := p.health.passive
+	return &h
+}
+
+// Outlier returns the pool's outlier detection settings (defaults applied),
+// nil when it has none.
+func (p *Pool) Outlier() *OutlierDetection {
+	if !p.health.outlierOn() {
+		return nil
+	}
+	o := p.health.outlier
+	return &o
+}
+
 // Endpoints returns the pool's endpoints in config order. The slice is
 // shared: callers must not modify it.
 func (p *Pool) Endpoints() []*Endpoint { return p.endpoints }
@@ -68,10 +110,10 @@ func (p *Pool) Endpoints() []*Endpoint { return p.endpoints }
 // Weight returns the weight of Endpoints()[i] in this view (at least 1).
 func (p *Pool) Weight(i int) int { return p.weights[i] }
 
-// Pick chooses an endpoint for r with the pool's balancer. clientIP feeds
-// client_ip hashing; r may be nil for balancers that do not read it.
-// exclude (may be nil) is avoided whenever the pool has another endpoint,
-// for retries and hedges. Pick returns nil only for a pool without
+// Pick chooses an endpoint for r with the pool's balancer, ignoring
+// endpoint health (Select honours it). clientIP feeds client_ip hashing; r
+// may be nil for balancers that do not read it. exclude (may be nil) is
+// avoided whenever the pool has another endpoint, for retries and hedges. Pick returns nil only for a pool without
 // endpoints, which Build never produces. It allocates nothing.
 func (p *Pool) Pick(r *http.Request, clientIP string, exclude *Endpoint) *Endpoint {
 	if len(p.endpoints) == 0 {

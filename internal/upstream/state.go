@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/keelproxy/keel/internal/obs"
 )
@@ -21,17 +22,33 @@ var ErrClosed = errors.New("upstream state closed")
 // Build, Commit and Close are safe for concurrent use, but the apply
 // pipeline must serialise Build-swap-Commit: a Commit issued between
 // another apply's Build and its swap releases the endpoints that build
-// added. State starts no goroutines; connections are opened by the
-// transports on demand.
+// added. Connections are opened by the transports on demand.
+//
+// State owns the health goroutines of the active pools (SPEC section 7):
+// per pool with any health settings one monitor (which publishes
+// proxy_pool_healthy_endpoints, ends ejections and, with outlier
+// detection on, evaluates every outlier interval), and per endpoint of
+// a pool with active checks one checker. NewState and Build start none;
+// Commit starts them for the pools it activates and stops (and waits for)
+// those of the pools it removes, or whose active check settings changed,
+// and the checkers of removed endpoints. An apply that keeps a pool id,
+// its check settings and an endpoint keeps that checker running with its
+// state. Close stops them all and waits.
 type State struct {
 	metrics *obs.Metrics
 	// src feeds the random balancers; tests replace it for determinism.
 	src randSource
+	// now is the clock of ejection deadlines and the fail-open trickle;
+	// time.Now except in tests, which set it before the first Build.
+	now func() time.Time
 
 	// mu guards the fields below; held only by control-plane calls, never
 	// on the request path.
 	mu      sync.Mutex
 	entries map[endpointKey]*Endpoint
+	// pools holds the runtime entry of every pool id built since the last
+	// Commit or committed by it.
+	pools map[string]*poolEntry
 	// active is the set of pool ids of the last Commit, whose metric
 	// series exist.
 	active map[string]struct{}
@@ -43,7 +60,9 @@ func NewState(m *obs.Metrics) *State {
 	return &State{
 		metrics: m,
 		src:     runtimeRand{},
+		now:     time.Now,
 		entries: make(map[endpointKey]*Endpoint),
+		pools:   make(map[string]*poolEntry),
 		active:  make(map[string]struct{}),
 	}
 }
@@ -52,10 +71,12 @@ func NewState(m *obs.Metrics) *State {
 // each endpoint it reuses the runtime Endpoint already known under the same
 // key (pool id, address, protocol and transport settings, defaults
 // applied), with its idle connections, in-flight counter and metrics
-// handle, or creates a new one. It never disturbs live traffic and never
-// removes anything: a build that is then rejected changes nothing
-// observable (new entries open no connections and create no metric series
-// until used), and the next Commit reclaims its new entries.
+// handle and health state, or creates a new one. It never disturbs live
+// traffic, never removes anything and starts no goroutine: a build that is
+// then rejected changes nothing observable (new entries open no
+// connections and create no metric series until used, and health settings
+// take effect only at Commit), and the next Commit reclaims its new
+// entries.
 func (s *State) Build(cfg PoolConfig) (*Pool, error) {
 	spec, err := validate(cfg)
 	if err != nil {
@@ -66,17 +87,22 @@ func (s *State) Build(cfg PoolConfig) (*Pool, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
+	pe := s.pools[spec.cfg.ID]
+	if pe == nil {
+		pe = newPoolEntry(spec.cfg.ID, s.now, s.metrics)
+		s.pools[spec.cfg.ID] = pe
+	}
 	endpoints := make([]*Endpoint, len(spec.addrs))
 	for i, addr := range spec.addrs {
 		k := endpointKey{pool: spec.cfg.ID, address: addr, protocol: spec.cfg.Protocol, transport: spec.transport}
 		e := s.entries[k]
 		if e == nil {
-			e = newEndpoint(k, s.metrics)
+			e = newEndpoint(k, pe, s.metrics)
 			s.entries[k] = e
 		}
 		endpoints[i] = e
 	}
-	return newPool(spec.cfg, endpoints, spec.weights, s.src), nil
+	return newPool(spec, pe, endpoints, s.src), nil
 }
 
 // poolSpec is a validated PoolConfig with defaults applied.
@@ -85,6 +111,7 @@ type poolSpec struct {
 	addrs     []string        // normalised, distinct
 	weights   []int           // at least 1
 	transport TransportConfig // defaults applied
+	health    healthSpec      // defaults applied; zero parts are off
 }
 
 // validate checks cfg and returns it with defaults applied.
@@ -124,11 +151,18 @@ func validate(cfg PoolConfig) (poolSpec, error) {
 	if err != nil {
 		return poolSpec{}, err
 	}
+	health, err := validHealth(cfg)
+	if err != nil {
+		return poolSpec{}, err
+	}
+	// The spec keeps the settings by value: the caller may reuse its
+	// blocks.
+	cfg.Health, cfg.Passive, cfg.Outlier = nil, nil, nil
 	addrs, weights, err := validEndpoints(cfg.Endpoints)
 	if err != nil {
 		return poolSpec{}, err
 	}
-	return poolSpec{cfg: cfg, addrs: addrs, weights: weights, transport: tc}, nil
+	return poolSpec{cfg: cfg, addrs: addrs, weights: weights, transport: tc, health: health}, nil
 }
 
 func validHashKey(k HashKey) error {
@@ -179,6 +213,12 @@ func validEndpoints(eps []EndpointConfig) ([]string, []int, error) {
 // counts of the active ones published. Released entries are forgotten: a
 // Pool whose entries were released must not be activated again; build a
 // new one. Commit after Close does nothing.
+//
+// Commit is also where health settings take effect: it hands each active
+// pool's settings and endpoints to the request path (Endpoint.Report,
+// Pool.Select) and starts, keeps or stops the pool's health goroutines to
+// match (see State). It waits for the goroutines it stops, which is quick:
+// a probe in flight is cancelled.
 func (s *State) Commit(active []*Pool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,15 +226,28 @@ func (s *State) Commit(active []*Pool) {
 		return
 	}
 	keep := make(map[*Endpoint]struct{})
-	ids := make(map[string]int, len(active))
+	views := make(map[string]*Pool, len(active))
 	for _, p := range active {
-		if p == nil {
+		if p == nil || p.entry == nil {
 			continue
 		}
-		ids[p.id] = len(p.endpoints)
+		views[p.id] = p
 		for _, e := range p.endpoints {
 			keep[e] = struct{}{}
 		}
+	}
+	// Stop the health goroutines of pools that are gone first, so no probe
+	// runs through a draining transport and no monitor publishes for a
+	// pool whose series are forgotten below.
+	for id, pe := range s.pools {
+		if p := views[id]; p == nil || p.entry != pe {
+			pe.retire()
+			delete(s.pools, id)
+		}
+	}
+	for id, p := range views {
+		s.pools[id] = p.entry
+		p.entry.activate(p)
 	}
 	for k, e := range s.entries {
 		if _, ok := keep[e]; !ok {
@@ -203,26 +256,29 @@ func (s *State) Commit(active []*Pool) {
 		}
 	}
 	for id := range s.active {
-		if _, ok := ids[id]; !ok {
+		if _, ok := views[id]; !ok {
 			s.metrics.ForgetPool(id)
 			delete(s.active, id)
 		}
 	}
-	for id, n := range ids {
+	for id, p := range views {
 		s.active[id] = struct{}{}
-		// Health checking is not wired in yet, so every endpoint counts as
-		// healthy.
-		s.metrics.SetPoolEndpoints(id, n, n)
+		p.entry.publish()
 	}
 }
 
-// Close releases every endpoint entry (shutdown): idle connections close at
-// once, in-use ones as their requests finish. Later Builds fail with
-// ErrClosed. Idempotent.
+// Close stops every health goroutine and waits for them, then releases
+// every endpoint entry (shutdown): idle connections close at once, in-use
+// ones as their requests finish. Later Builds fail with ErrClosed.
+// Idempotent.
 func (s *State) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	for id, pe := range s.pools {
+		pe.retire()
+		delete(s.pools, id)
+	}
 	for k, e := range s.entries {
 		e.release()
 		delete(s.entries, k)

@@ -256,7 +256,10 @@ func (c *conn) handle(ctx context.Context, ex *exchange, h *head) outcome {
 	if c.bufr.Buffered() == 0 {
 		s.releaseWrite(c) // flushed: idle connections hold no write buffers
 	}
-	if !c.state.CompareAndSwap(stateActive, stateIdle) || s.shuttingDown() {
+	// Checked again after the CAS: SetKeepAlivesEnabled(false) or
+	// Shutdown may have swept idle connections while this one was still
+	// active, after its response had already promised keep-alive.
+	if !c.state.CompareAndSwap(stateActive, stateIdle) || !s.keepAlivesOn() {
 		return closeLinger
 	}
 	return keepGoing

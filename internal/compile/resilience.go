@@ -1,0 +1,176 @@
+package compile
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/keelproxy/keel/internal/config"
+	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/proxy"
+	"github.com/keelproxy/keel/internal/registry"
+	"github.com/keelproxy/keel/internal/resilience"
+)
+
+// Runtime holds the registries of runtime state that outlive snapshots:
+// circuit breakers keyed by BreakerKey and retry budgets keyed by route id.
+// main builds one with NewRuntime; the apply pipeline commits the keys of
+// each new snapshot after its swap (or aborts after a rejected build).
+type Runtime struct {
+	Breakers *registry.Registry[*resilience.Breaker]
+	Budgets  *registry.Registry[*resilience.Budget]
+}
+
+// NewRuntime returns empty registries whose breakers report their state
+// changes to m (nil: no metrics).
+func NewRuntime(m *obs.Metrics) *Runtime {
+	return &Runtime{
+		Breakers: registry.New(func(key string) *resilience.Breaker {
+			pool, route := ParseBreakerKey(key)
+			b := resilience.NewBreaker(resilience.BreakerSettings{}, nil)
+			b.OnStateChange(func(from, to resilience.State) {
+				if to == resilience.Open {
+					m.BreakerTrip(pool)
+				}
+				// proxy_breaker_state is per pool: a route's own breaker
+				// on the pool would fight the pool's over the series.
+				if route == "" {
+					m.SetBreakerState(pool, to.String())
+				}
+			})
+			if route == "" {
+				m.SetBreakerState(pool, resilience.Closed.String())
+			}
+			return b
+		}),
+		Budgets: registry.New(func(string) *resilience.Budget {
+			return resilience.NewBudget(resilience.BudgetSettings{}, nil)
+		}),
+	}
+}
+
+// Commit makes the snapshot's breakers and budgets live and drops the
+// rest; Abort forgets a rejected build's. Both are nil-safe.
+func (rt *Runtime) Commit(breakerKeys, budgetKeys []string) {
+	if rt == nil {
+		return
+	}
+	rt.Breakers.Commit(breakerKeys)
+	rt.Budgets.Commit(budgetKeys)
+}
+
+// Abort forgets what a rejected build acquired.
+func (rt *Runtime) Abort() {
+	if rt == nil {
+		return
+	}
+	rt.Breakers.Abort()
+	rt.Budgets.Abort()
+}
+
+// BreakerKey names a breaker: "pool/<pool>" for a pool's breaker,
+// "route/<route>/pool/<pool>" for a route's own breaker on its pool. Ids
+// cannot contain "/" (config validation), so the key parses back.
+func BreakerKey(pool, route string) string {
+	if route == "" {
+		return "pool/" + pool
+	}
+	return "route/" + route + "/pool/" + pool
+}
+
+// ParseBreakerKey is the inverse of BreakerKey.
+func ParseBreakerKey(key string) (pool, route string) {
+	if rest, ok := strings.CutPrefix(key, "route/"); ok {
+		route, pool, _ = strings.Cut(rest, "/pool/")
+		return pool, route
+	}
+	return strings.TrimPrefix(key, "pool/"), ""
+}
+
+func breakerSettings(c *config.CircuitBreaker) resilience.BreakerSettings {
+	return resilience.BreakerSettings{
+		ErrorThresholdPercent: c.ErrorThresholdPercent,
+		MinRequests:           c.MinRequests,
+		OpenDuration:          c.OpenDuration.Std(),
+		Window:                c.Window.Std(),
+		HalfOpenRequests:      c.HalfOpenRequests,
+	}
+}
+
+// breaker returns the breaker guarding pool for a route: the policy's own
+// (per route and pool) when it sets one, else the pool's, else nil. keys
+// collects the registry keys the snapshot uses.
+func breaker(rt *Runtime, route string, pol *config.Policy, pool *config.Pool, keys *[]string) *resilience.Breaker {
+	var c *config.CircuitBreaker
+	key := ""
+	switch {
+	case pol != nil && pol.CircuitBreaker != nil:
+		c, key = pol.CircuitBreaker, BreakerKey(pool.ID, route)
+	case pool.CircuitBreaker != nil:
+		c, key = pool.CircuitBreaker, BreakerKey(pool.ID, "")
+	default:
+		return nil
+	}
+	s := breakerSettings(c)
+	if rt == nil {
+		// A dry run (validation) builds a throwaway breaker.
+		return resilience.NewBreaker(s, nil)
+	}
+	*keys = append(*keys, key)
+	return rt.Breakers.Acquire(key, func(b *resilience.Breaker) { b.Update(s) })
+}
+
+// retryPolicy compiles a policy's retries for one route, with the route's
+// own budget.
+func retryPolicy(rt *Runtime, route string, r *config.Retries, keys *[]string) *proxy.RetryPolicy {
+	if r == nil {
+		return nil
+	}
+	p := &proxy.RetryPolicy{
+		MaxAttempts:    r.MaxAttempts,
+		PerTryTimeout:  r.PerTryTimeout.Std(),
+		IdempotentOnly: r.IdempotentOnly == nil || *r.IdempotentOnly,
+		BackoffBase:    r.Backoff.Base.Std(),
+		BackoffMax:     r.Backoff.Max.Std(),
+	}
+	for _, s := range r.RetryOn {
+		switch v := string(s); {
+		case v == "connect_failure":
+			p.On.ConnectFailure = true
+		case v == "reset":
+			p.On.Reset = true
+		case v == "timeout":
+			p.On.Timeout = true
+		case len(v) == 3 && strings.HasSuffix(v, "xx"):
+			base := int(v[0]-'0') * 100
+			for code := base; code < base+100; code++ {
+				p.On.AddStatus(code)
+			}
+		default:
+			if code, err := strconv.Atoi(v); err == nil {
+				p.On.AddStatus(code)
+			}
+		}
+	}
+	bs := resilience.BudgetSettings{Burst: derefOr(r.BudgetBurst, 10), Percent: derefOr(r.BudgetPercent, 20)}
+	if rt == nil {
+		p.Budget = resilience.NewBudget(bs, nil)
+		return p
+	}
+	*keys = append(*keys, route)
+	p.Budget = rt.Budgets.Acquire(route, func(b *resilience.Budget) { b.Update(bs) })
+	return p
+}
+
+func hedgePolicy(h *config.Hedging) *proxy.HedgePolicy {
+	if h == nil {
+		return nil
+	}
+	return &proxy.HedgePolicy{Delay: h.Delay.Std(), MaxHedges: h.MaxHedges}
+}
+
+func derefOr(p *int, def int) int {
+	if p == nil {
+		return def
+	}
+	return *p
+}
