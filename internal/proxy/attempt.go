@@ -87,6 +87,9 @@ type outcome struct {
 	// (least_request reads the count): from the round trip until its
 	// response body is done with.
 	held bool
+	// cancel ends the attempt's own context (per-try timeout, hedge), nil
+	// when it used the request's; called once its body is done with.
+	cancel context.CancelCauseFunc
 }
 
 // discard closes an attempt's response that will not reach the client.
@@ -98,6 +101,10 @@ func (o *outcome) discard() {
 	if o.held {
 		o.ep.Release()
 		o.held = false
+	}
+	if o.cancel != nil {
+		o.cancel(nil)
+		o.cancel = nil
 	}
 }
 
@@ -276,6 +283,7 @@ func (f *Forwarder) forward(r *http.Request, x *exchange, cip, upgrade string) (
 	if pol != nil && pol.Budget != nil && !last.failed() {
 		pol.Budget.Success()
 	}
+	x.attemptCancel = last.cancel
 	return last.resp, last.ep, "", last.held
 }
 
@@ -302,7 +310,7 @@ func (f *Forwarder) hedged(r *http.Request, x *exchange, first *upstream.Endpoin
 	start := time.Now()
 	launch := func(ep *upstream.Endpoint) {
 		ctx, cancel := context.WithCancelCause(r.Context())
-		out := f.outgoing(r, ep, x.matchedPrefix, "", x.peer, x.trusted).WithContext(ctx)
+		out := f.outgoing(ctx, r, ep, x.matchedPrefix, "", x.peer, x.trusted)
 		if body != nil {
 			out.Body = io.NopCloser(bytes.NewReader(body))
 		}
@@ -366,7 +374,7 @@ func (f *Forwarder) hedged(r *http.Request, x *exchange, first *upstream.Endpoin
 		}()
 	}
 	if winner >= 0 {
-		last.resp.Body = &cancelOnClose{ReadCloser: last.resp.Body, cancel: cancels[winner]}
+		last.cancel = cancels[winner]
 	}
 	return last
 }
@@ -390,17 +398,16 @@ func bodyReadCategory(r *http.Request, x *exchange, err error) Category {
 
 // try sends one attempt to ep and waits for its response headers.
 func (f *Forwarder) try(r *http.Request, x *exchange, ep *upstream.Endpoint, upgrade string, body io.Reader) outcome {
-	out := f.outgoing(r, ep, x.matchedPrefix, upgrade, x.peer, x.trusted)
-	if body != nil {
-		out.Body = io.NopCloser(body)
-	}
+	ctx := r.Context()
 	var cancel context.CancelCauseFunc
 	var timer *time.Timer
 	if f.Retry != nil && f.Retry.PerTryTimeout > 0 && upgrade == "" {
-		var ctx context.Context
-		ctx, cancel = context.WithCancelCause(r.Context())
+		ctx, cancel = context.WithCancelCause(ctx)
 		timer = time.AfterFunc(f.Retry.PerTryTimeout, func() { cancel(errPerTryTimeout) })
-		out = out.WithContext(ctx)
+	}
+	out := f.outgoing(ctx, r, ep, x.matchedPrefix, upgrade, x.peer, x.trusted)
+	if body != nil {
+		out.Body = io.NopCloser(body)
 	}
 	ep.Acquire()
 	t0 := time.Now()
@@ -415,11 +422,11 @@ func (f *Forwarder) try(r *http.Request, x *exchange, ep *upstream.Endpoint, upg
 	if cancel != nil {
 		// The per-try timeout covers the wait for response headers; the
 		// body then streams under the route's own deadline. The attempt's
-		// context must outlive the body, so it ends when the body is
-		// closed.
+		// context must outlive the body, so it ends when the body is done
+		// with (outcome.discard, or the Forwarder after copying).
 		timer.Stop()
 		if resp != nil {
-			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+			o.cancel = cancel
 		} else {
 			cancel(nil)
 		}
@@ -430,18 +437,6 @@ func (f *Forwarder) try(r *http.Request, x *exchange, ep *upstream.Endpoint, upg
 		ep.Report(!o.failed(), d)
 	}
 	return o
-}
-
-// cancelOnClose releases an attempt's context when its body is closed.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelCauseFunc
-}
-
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel(nil)
-	return err
 }
 
 // classifyAttempt is classify for one attempt: a per-try timeout is the

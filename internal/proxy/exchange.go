@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"bufio"
 	"io"
 	"net"
@@ -50,6 +51,11 @@ type exchange struct {
 	// clientIP is the client address as logged and hashed; "" until
 	// someone needs it.
 	clientIP string
+	// attemptCancel ends the context of the attempt whose response is
+	// being copied (per-try timeout, hedge winner); the Forwarder calls it
+	// once the body is done with. nil when the attempt used the request's
+	// own context.
+	attemptCancel context.CancelCauseFunc
 }
 
 // client returns the client address (see clientIP in headers.go), computed

@@ -83,6 +83,9 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if held {
 		defer ep.Release()
 	}
+	if x.attemptCancel != nil {
+		defer x.attemptCancel(nil)
+	}
 	switch cat {
 	case "":
 	case ErrClientClosed:
@@ -107,7 +110,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // outgoing builds the upstream request. The client's request is never
 // modified: the outgoing one has its own URL and header map (STYLE: keep
 // inbound and outbound requests apart).
-func (f *Forwarder) outgoing(r *http.Request, ep *upstream.Endpoint, matchedPrefix, upgrade string, peer netip.Addr, trusted bool) *http.Request {
+func (f *Forwarder) outgoing(ctx context.Context, r *http.Request, ep *upstream.Endpoint, matchedPrefix, upgrade string, peer netip.Addr, trusted bool) *http.Request {
 	u := &url.URL{Scheme: ep.Scheme(), Host: ep.Address(), RawQuery: r.URL.RawQuery}
 	if f.HasRewrite {
 		from := matchedPrefix
@@ -132,7 +135,7 @@ func (f *Forwarder) outgoing(r *http.Request, ep *upstream.Endpoint, matchedPref
 		Host:       r.Host,
 		Trailer:    r.Trailer,
 	}
-	out = out.WithContext(r.Context())
+	out = out.WithContext(ctx)
 	// A body-less request must go out with a nil Body: a non-nil Body with
 	// ContentLength 0 makes the Transport probe it and may send chunked.
 	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
