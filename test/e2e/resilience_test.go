@@ -231,11 +231,24 @@ pools:
 		}
 		return nil
 	})
-	// The admin API shows it.
+	// The admin API shows it, in the breaker list and in explain.
 	_, out := adminCall(t, p, "GET", "/api/v2/breakers", "", nil)
-	if !strings.Contains(fmt.Sprint(out["breakers"]), "open") {
+	if !strings.Contains(fmt.Sprint(out["breakers"]), "state:open") {
 		t.Fatalf("/api/v2/breakers = %v, want the open breaker of p", out)
 	}
+	_, out = adminCall(t, p, "GET", "/api/v2/routes/match?path=/x", "", nil)
+	if br, _ := out["breaker"].(map[string]any); br["state"] != "open" {
+		t.Fatalf("explain breaker = %v, want state open", out["breaker"])
+	}
+	// The access log names the breaker state.
+	eventually(t, 5*time.Second, func() error {
+		for _, rec := range p.accessLog() {
+			if rec["error"] == "circuit_open" && rec["breaker_state"] == "open" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no access-log record with error circuit_open and breaker_state open")
+	})
 	// After open_duration a half-open probe goes through; success closes.
 	failing.Store(false)
 	eventually(t, 5*time.Second, func() error {
@@ -472,4 +485,105 @@ pools: [{id: p, balancer: round_robin, endpoints: [{address: "%s"}, {address: "%
 	if worst > time.Second {
 		t.Fatalf("slowest hedged GET took %v; the 2s stalls were not cut", worst)
 	}
+}
+
+// TestOutlierDetection: an endpoint failing half its requests is ejected
+// at the end of the interval, but never more than max_ejection_percent of
+// the pool, and ejections show in the admin API.
+func TestOutlierDetection(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	mk := func(name string, failEvery int64) *upstream {
+		return newUpstream(t, name, func(w http.ResponseWriter, r *http.Request) {
+			if failEvery > 0 && n.Add(1)%failEvery == 0 {
+				w.WriteHeader(500)
+				return
+			}
+			io.WriteString(w, name)
+		})
+	}
+	// a and b fail every other request; c and d never. With 50% max
+	// ejection of 4 endpoints, at most 2 are out.
+	a, b, c2, d := mk("a", 2), mk("b", 2), mk("c", 0), mk("d", 0)
+	cfg := fmt.Sprintf(`
+routes: [{id: r, path_prefix: /, pool: p}]
+pools:
+  - id: p
+    balancer: round_robin
+    endpoints: [{address: "%s"}, {address: "%s"}, {address: "%s"}, {address: "%s"}]
+    outlier_detection: {consecutive_failures: 100, error_rate_threshold: 40, interval: 300ms, base_ejection_time: 30s, max_ejection_percent: 25}
+`, a.addr, b.addr, c2.addr, d.addr) + fastShutdown
+	p := startProxy(t, cfg)
+	c := newClient(t, 10*time.Second)
+	eventually(t, 10*time.Second, func() error {
+		for range 40 {
+			get(t, c, p, "GET", "/x", nil)
+		}
+		_, out := adminCall(t, p, "GET", "/api/v2/pools/p/health", "", nil)
+		if out["healthy"] != float64(3) {
+			return fmt.Errorf("pool health %v, want exactly 3 healthy (one ejected: 25%% of 4)", out["healthy"])
+		}
+		return nil
+	})
+	// The cap holds: the second bad endpoint stays in.
+	for range 40 {
+		get(t, c, p, "GET", "/x", nil)
+	}
+	time.Sleep(700 * time.Millisecond)
+	_, out := adminCall(t, p, "GET", "/api/v2/pools/p/health", "", nil)
+	if out["healthy"] != float64(3) {
+		t.Fatalf("after more intervals: %v healthy, want 3 (max_ejection_percent 25)", out["healthy"])
+	}
+	eps := fmt.Sprint(out["endpoints"])
+	if !strings.Contains(eps, "times_ejected:1") {
+		t.Fatalf("endpoints %s: want one ejection recorded", eps)
+	}
+}
+
+// TestStallMidBody: an upstream that stalls after part of the body is cut
+// by the route timeout; the client sees an aborted stream, the access log
+// says request_timeout, the upstream was contacted once.
+func TestStallMidBody(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	stall := newRawServer(t, func(conn net.Conn) {
+		hits.Add(1)
+		br := bufio.NewReader(conn)
+		if _, err := readRequestHead(br); err != nil {
+			return
+		}
+		io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+		time.Sleep(3 * time.Second)
+	})
+	cfg := fmt.Sprintf(`
+routes: [{id: r, path_prefix: /, pool: p, policy: pol}]
+policies: [{id: pol, timeout: 300ms, retries: {max_attempts: 3, retry_on: [reset, timeout, "5xx"]}}]
+pools: [{id: p, endpoints: [{address: "%s"}]}]
+`, stall.addr) + fastShutdown
+	p := startProxy(t, cfg)
+	c := newClient(t, 10*time.Second)
+	req, _ := http.NewRequest("GET", p.url("/x"), nil)
+	req.Header.Set("X-Request-Id", "stall-1")
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatalf("a stalled body was completed")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the stall lasted %v: the route timeout did not cut it", d)
+	}
+	if hits.Load() != 1 {
+		t.Fatalf("upstream contacted %d times, want 1", hits.Load())
+	}
+	eventually(t, 5*time.Second, func() error {
+		recs := p.accessByID(t, "stall-1")
+		if len(recs) != 1 || recs[0]["error"] != "request_timeout" {
+			return fmt.Errorf("access log for stall-1 = %v, want error request_timeout", recs)
+		}
+		return nil
+	})
 }
