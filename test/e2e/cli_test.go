@@ -57,12 +57,12 @@ pools:
 		{name: "tls not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
 			"tls: {min_version: \"1.2\"}\n",
 			wantCode: 1, wantStderr: []string{"not supported yet: tls"}},
-		{name: "retries not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p, policy: r}\n" + poolBlock +
-			"policies:\n  - id: r\n    retries: {max_attempts: 2}\n",
-			wantCode: 1, wantStderr: []string{"not supported yet: policies[0].retries"}},
-		{name: "health not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" +
-			"pools:\n  - id: p\n    endpoints: [{address: 127.0.0.1:9}]\n    health: {active: {interval: 5s}}\n",
-			wantCode: 1, wantStderr: []string{"not supported yet: pools[0].health"}},
+		{name: "rate_limit not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p, policy: r}\n" + poolBlock +
+			"policies:\n  - id: r\n    rate_limit: {requests_per_second: 10}\n",
+			wantCode: 1, wantStderr: []string{"not supported yet: policies[0].rate_limit"}},
+		{name: "pool tls not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" +
+			"pools:\n  - id: p\n    endpoints: [{address: 127.0.0.1:9}]\n    tls: {server_name: x}\n",
+			wantCode: 1, wantStderr: []string{"not supported yet: pools[0].tls"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
