@@ -92,6 +92,14 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 		policies[p.ID] = p
 		cfgPolicies[p.ID] = &cfg.Policies[i]
 	}
+	chains := make(map[string][]proxy.Middleware, len(cfg.Middleware))
+	for i := range cfg.Middleware {
+		stages, err := chain(&cfg.Middleware[i])
+		if err != nil {
+			return nil, err
+		}
+		chains[cfg.Middleware[i].ID] = stages
+	}
 	cfgPools := make(map[string]*config.Pool, len(cfg.Pools))
 	for i := range cfg.Pools {
 		cfgPools[cfg.Pools[i].ID] = &cfg.Pools[i]
@@ -109,6 +117,13 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 		if pc != nil {
 			fw.Retry = retryPolicy(d.Runtime, rc.ID, pc.Retries, &s.BudgetKeys)
 			fw.Hedge = hedgePolicy(pc.Hedging)
+		}
+		if rc.Middleware != "" {
+			stages, ok := chains[rc.Middleware]
+			if !ok {
+				return nil, fmt.Errorf("routes[%d] (%s): middleware %q not found", i, rc.ID, rc.Middleware)
+			}
+			r.Handler = proxy.Chain(r.Handler, stages...)
 		}
 		s.Routes = append(s.Routes, r)
 		rules = append(rules, router.Rule[*snapshot.Route]{

@@ -14,7 +14,6 @@ func (c *Config) unsupported() Errors {
 	}
 	gate(c.Server.ProxyProtocol, "server.proxy_protocol")
 	for i, r := range c.Routes {
-		gate(r.Middleware != "", field(index("routes", i), "middleware"))
 		gate(r.RequireMTLS, field(index("routes", i), "require_mtls"))
 	}
 	for i, p := range c.Policies {
@@ -28,7 +27,15 @@ func (c *Config) unsupported() Errors {
 		}
 	}
 	gate(len(c.TrafficManagement) > 0, "traffic_management")
-	gate(len(c.Middleware) > 0, "middleware")
+	for i, ch := range c.Middleware {
+		for j, st := range ch.Stages {
+			switch st.Type {
+			case StageAuth, StageRateLimit, StageTracing, StagePlugin:
+				p := field(index(field(index("middleware", i), "stages"), j), "type")
+				errs.add(p, "not supported yet: %s (%s stages)", p, st.Type)
+			}
+		}
+	}
 	gate(len(c.Cache) > 0, "cache")
 	gate(len(c.Plugins) > 0, "plugins")
 	gate(c.TLS != nil, "tls")

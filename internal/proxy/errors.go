@@ -31,6 +31,9 @@ const (
 	ErrRequestTimeout   Category = "request_timeout"
 	ErrNoHealthy        Category = "no_healthy_upstream"
 	ErrCircuitOpen      Category = "circuit_open"
+	ErrUnauthorized     Category = "unauthorized"
+	ErrRateLimited      Category = "rate_limited"
+	ErrOverloaded       Category = "overloaded"
 	// ErrClientClosed is not sent to anyone (the client is gone); it labels
 	// the access-log line and metrics with nginx's 499 convention.
 	ErrClientClosed Category = "client_closed"
@@ -61,8 +64,12 @@ func (c Category) Status() int {
 		return http.StatusBadGateway
 	case ErrUpstreamTimeout, ErrRequestTimeout:
 		return http.StatusGatewayTimeout
-	case ErrNoHealthy, ErrCircuitOpen:
+	case ErrNoHealthy, ErrCircuitOpen, ErrOverloaded:
 		return http.StatusServiceUnavailable
+	case ErrUnauthorized:
+		return http.StatusUnauthorized
+	case ErrRateLimited:
+		return http.StatusTooManyRequests
 	case ErrClientClosed:
 		return StatusClientClosed
 	}
@@ -99,6 +106,12 @@ func (c Category) message() string {
 		return "no healthy upstream"
 	case ErrCircuitOpen:
 		return "the upstream's circuit breaker is open"
+	case ErrUnauthorized:
+		return "missing or invalid credentials"
+	case ErrRateLimited:
+		return "rate limit exceeded"
+	case ErrOverloaded:
+		return "the route is at capacity; retry later"
 	}
 	return string(c)
 }

@@ -56,6 +56,12 @@ type exchange struct {
 	// once the body is done with. nil when the attempt used the request's
 	// own context.
 	attemptCancel context.CancelCauseFunc
+	// respEdits are the response header transforms of the route's chain,
+	// in chain order; applied when the status is written.
+	respEdits []*HeaderEdit
+	// forceLog is set by an access_log stage: the request is logged even
+	// when logging.access_log is off.
+	forceLog bool
 }
 
 // client returns the client address (see clientIP in headers.go), computed
@@ -123,6 +129,12 @@ func (rw *responseWriter) WriteHeader(code int) {
 	}
 	rw.status = code
 	rw.wroteHeader = true
+	// Response header transforms run here, on the final header set,
+	// whoever wrote it (upstream copy or a proxy error), innermost stage
+	// first: the response phase runs the chain backwards.
+	for i := len(rw.x.respEdits) - 1; i >= 0; i-- {
+		rw.x.respEdits[i].apply(rw.w.Header())
+	}
 	rw.w.WriteHeader(code)
 }
 

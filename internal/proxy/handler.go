@@ -204,7 +204,7 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
 	if x.category != "" {
 		h.metrics.ProxyError(string(x.category))
 	}
-	if !x.snap.AccessLog || h.accessLog == nil {
+	if (!x.snap.AccessLog && !x.forceLog) || h.accessLog == nil {
 		return
 	}
 	rec := &x.rec

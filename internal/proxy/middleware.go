@@ -1,0 +1,127 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Middleware is one stage of a route's chain (SPEC section 3,
+// middleware[].stages): it wraps the rest of the chain. compile builds a
+// route's chain once per snapshot with Chain; stages are immutable and
+// safe for concurrent use.
+type Middleware func(next http.Handler) http.Handler
+
+// Chain composes stages around h so that stages[0] sees the request first
+// and the response last (request phase forward, response phase backward).
+func Chain(h http.Handler, stages ...Middleware) http.Handler {
+	for i := len(stages) - 1; i >= 0; i-- {
+		h = stages[i](h)
+	}
+	return h
+}
+
+// RequestIDStage sends the request's id (a valid incoming X-Request-Id, or
+// the one the Handler generated) upstream and on the response. Without
+// this stage the id still appears in the access log and on proxy-generated
+// errors, but is not forwarded.
+func RequestIDStage() Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if x := exchangeOf(w); x != nil && x.requestID != "" {
+				id := []string{x.requestID}
+				r.Header["X-Request-Id"] = id
+				w.Header()["X-Request-Id"] = id
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// HeaderEdit is a set of header changes: remove the listed names, then set
+// the added ones. Names must be canonical (compile canonicalises them).
+type HeaderEdit struct {
+	Set    http.Header
+	Remove []string
+}
+
+func (e *HeaderEdit) apply(h http.Header) {
+	for _, k := range e.Remove {
+		delete(h, k)
+	}
+	for k, v := range e.Set {
+		h[k] = v
+	}
+}
+
+// HeaderTransformStage edits the request headers before the rest of the
+// chain runs (so later stages and the upstream see the result) and the
+// response headers when the status is written (whoever produced the
+// response). A nil edit does nothing.
+func HeaderTransformStage(req, resp *HeaderEdit) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if req != nil {
+				req.apply(r.Header)
+			}
+			if resp != nil {
+				if x := exchangeOf(w); x != nil {
+					x.respEdits = append(x.respEdits, resp)
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// AccessLogStage makes the route's requests appear in the access log even
+// when logging.access_log is false, so one route can be logged while the
+// rest of the proxy is not.
+func AccessLogStage() Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if x := exchangeOf(w); x != nil {
+				x.forceLog = true
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// Fail answers a request with a proxy-generated error from a middleware
+// stage (auth, rate limits, overload), with retryAfter as Retry-After when
+// positive. It works with or without a Handler around the stage.
+func Fail(w http.ResponseWriter, c Category, retryAfter time.Duration) {
+	if retryAfter > 0 {
+		secs := int64((retryAfter + time.Second - 1) / time.Second)
+		w.Header()["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
+	}
+	if x := exchangeOf(w); x != nil {
+		x.fail(w, c)
+		return
+	}
+	writeError(w, c, "")
+}
+
+// SetVariant records which traffic variant and pool served the request,
+// for the access log and metrics.
+func SetVariant(w http.ResponseWriter, variant, pool string) {
+	if x := exchangeOf(w); x != nil {
+		x.rec.CanaryVariant = variant
+		if x.route == nil || pool != x.route.PoolID {
+			x.pool = pool
+		}
+	}
+}
+
+// ResponseStatus returns the status written so far through w (0 before
+// WriteHeader), for stages that observe outcomes (the canary brake).
+func ResponseStatus(w http.ResponseWriter) int {
+	if x := exchangeOf(w); x != nil {
+		if x.category != "" && x.rw.status == 0 {
+			return x.category.Status()
+		}
+		return x.rw.status
+	}
+	return 0
+}
