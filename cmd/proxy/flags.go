@@ -60,7 +60,7 @@ func newFlags(out io.Writer) *flags {
 	fs.StringVar(&f.adminToken, "admin-token", "", "admin bearer token [env ADMIN_TOKEN]")
 	fs.BoolVar(&f.logJSON, "log-json", true, "JSON logs (text when false)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn, error [env PROXY_LOG_LEVEL]")
-	fs.StringVar(&f.traceEndpoint, "trace-endpoint", "", "OTLP/HTTP traces endpoint (not supported yet) [env PROXY_TRACE_ENDPOINT]")
+	fs.StringVar(&f.traceEndpoint, "trace-endpoint", "", "OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318 [env PROXY_TRACE_ENDPOINT]")
 	fs.BoolVar(&f.adminInsecure, "admin-insecure", false, "allow a non-loopback admin listener without mTLS")
 	fs.StringVar(&f.auditFile, "audit-file", "", "append-only audit log, JSON lines with a hash chain [env PROXY_AUDIT_FILE]")
 	fs.BoolVar(&f.validate, "validate", false, "validate the config file, print errors, exit 0/1")
@@ -99,7 +99,7 @@ func (f *flags) parse(args []string) error {
 	for name, on := range map[string]bool{
 		"tls-addr": f.tlsAddr != "", "h3-addr": f.h3Addr != "", "enable-pull": f.enablePull,
 		"pull-url": f.pullURL != "", "etcd-endpoints": f.etcdEndpoints != "",
-		"public-key-file": f.publicKeyFile != "", "trace-endpoint": f.traceEndpoint != "",
+		"public-key-file": f.publicKeyFile != "",
 	} {
 		if on {
 			unsupported = append(unsupported, "-"+name)
@@ -116,6 +116,10 @@ func (f *flags) parse(args []string) error {
 
 // options turns the flags into the server's options.
 func (f *flags) options() options {
+	if f.nodeID == "" {
+		// SPEC: the node id defaults to the hostname.
+		f.nodeID, _ = os.Hostname()
+	}
 	return options{
 		configFile:    f.configFile,
 		httpAddr:      f.httpAddr,
@@ -129,9 +133,11 @@ func (f *flags) options() options {
 			key:      os.Getenv("ADMIN_TLS_KEY_FILE"),
 			clientCA: os.Getenv("ADMIN_CLIENT_CA_FILE"),
 		},
-		auditFile: f.auditFile,
-		logJSON:   f.logJSON,
-		logLevel:  f.logLevel,
+		auditFile:     f.auditFile,
+		traceEndpoint: f.traceEndpoint,
+		nodeID:        f.nodeID,
+		logJSON:       f.logJSON,
+		logLevel:      f.logLevel,
 	}
 }
 
@@ -154,6 +160,8 @@ type options struct {
 	adminToken    string
 	adminTLS      adminTLSFiles
 	auditFile     string
+	traceEndpoint string
+	nodeID        string
 	logJSON       bool
 	logLevel      string
 	// shutdownOverride, when non-zero, replaces the config's drain delay

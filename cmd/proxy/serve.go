@@ -24,6 +24,7 @@ import (
 	"github.com/keelproxy/keel/internal/provider"
 	"github.com/keelproxy/keel/internal/proxy"
 	"github.com/keelproxy/keel/internal/snapshot"
+	"github.com/keelproxy/keel/internal/tracing"
 	"github.com/keelproxy/keel/internal/upstream"
 )
 
@@ -61,6 +62,20 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	}
 	defer auditLog.Close()
 	applier.SetAuditLog(auditLog)
+	// The trace provider exists before the first apply so the start-up
+	// snapshot records spans too; it owns the exporter's goroutine, which
+	// Shutdown below stops after flushing.
+	tracer, err := tracing.New(o.traceEndpoint, tracing.Options{NodeID: o.nodeID,
+		SampleRatio: config.DefaultSampleRatio, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("-trace-endpoint: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tracer.Shutdown(ctx)
+	}()
+	applier.SetTracing(tracer)
 	adminTLS, err := o.adminTLS.config()
 	if err != nil {
 		return err
@@ -88,7 +103,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	}
 	srvCfg := serverSettings(applier.Active())
 
-	handler := proxy.NewHandler(holder, proxy.Options{AccessLog: accessLog, Metrics: metrics, Logger: logger,
+	handler := proxy.NewHandler(holder, proxy.Options{AccessLog: accessLog, Metrics: metrics, Logger: logger, Tracing: tracer,
 		H2Limits: proxy.Limits{MaxURLBytes: int(srvCfg.MaxURLBytes.Bytes()), MaxHeaderCount: srvCfg.MaxHeaderCount}})
 	dataLn, err := net.Listen("tcp", o.httpAddr)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/keelproxy/keel/internal/proxy"
 	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/snapshot"
+	"github.com/keelproxy/keel/internal/tracing"
 	"github.com/keelproxy/keel/internal/upstream"
 )
 
@@ -35,6 +36,9 @@ type Deps struct {
 	// Runtime holds the breakers and retry budgets that survive
 	// snapshots; nil builds throwaway ones (validation dry runs).
 	Runtime *Runtime
+	// Tracing is the trace provider the data plane records spans with;
+	// nil traces nothing.
+	Tracing *tracing.Provider
 }
 
 // Empty returns the snapshot served before any config is applied: no
@@ -94,7 +98,7 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 	}
 	chains := make(map[string][]proxy.Middleware, len(cfg.Middleware))
 	for i := range cfg.Middleware {
-		stages, err := chain(&cfg.Middleware[i])
+		stages, err := chain(&cfg.Middleware[i], d)
 		if err != nil {
 			return nil, err
 		}
@@ -112,6 +116,7 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 			return nil, fmt.Errorf("routes[%d] (%s): %w", i, rc.ID, err)
 		}
 		fw := r.Handler.(*proxy.Forwarder)
+		fw.Tracing = d.Tracing
 		pc := cfgPolicies[rc.Policy]
 		fw.Breaker = breaker(d.Runtime, rc.ID, pc, cfgPools[rc.Pool], &s.BreakerKeys)
 		if pc != nil {

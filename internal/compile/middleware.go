@@ -6,12 +6,14 @@ import (
 
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/proxy"
+	"github.com/keelproxy/keel/internal/tracing"
 )
 
 // chain compiles a middleware chain into the stages of one route. Stages
 // run in config order on the request and backwards on the response.
-func chain(c *config.Chain) ([]proxy.Middleware, error) {
+func chain(c *config.Chain, d Deps) ([]proxy.Middleware, error) {
 	stages := make([]proxy.Middleware, 0, len(c.Stages))
+	traced := false // a tracing stage came before: later stages get spans
 	for i := range c.Stages {
 		st := &c.Stages[i]
 		var m proxy.Middleware
@@ -27,10 +29,17 @@ func chain(c *config.Chain) ([]proxy.Middleware, error) {
 			m = proxy.HeaderTransformStage(req, resp)
 		case config.StageAccessLog:
 			m = proxy.AccessLogStage()
+		case config.StageTracing:
+			stages = append(stages, proxy.TracingStage(d.Tracing))
+			traced = true
+			continue
 		default:
 			// Validation rejects the stage types not built yet; reaching
 			// here means the two disagree.
 			return nil, fmt.Errorf("middleware %q: stages[%d]: type %q is not built", c.ID, i, st.Type)
+		}
+		if traced {
+			m = proxy.Traced(d.Tracing, tracing.StageName(string(st.Type)), m)
 		}
 		stages = append(stages, m)
 	}

@@ -269,3 +269,7 @@ func (m *Metrics) applyDefaults() {
 	setDefault(&m.Path, defaultMetricsPath)
 	setDefault(&m.TokenEnv, defaultTokenEnv)
 }
+
+// DefaultSampleRatio is the share of new traces sampled when the config
+// has no tracing section (or no sample_ratio): 1%.
+const DefaultSampleRatio = defaultSampleRatio

@@ -30,7 +30,7 @@ func (c *Config) unsupported() Errors {
 	for i, ch := range c.Middleware {
 		for j, st := range ch.Stages {
 			switch st.Type {
-			case StageAuth, StageRateLimit, StageTracing, StagePlugin:
+			case StageAuth, StageRateLimit, StagePlugin:
 				p := field(index(field(index("middleware", i), "stages"), j), "type")
 				errs.add(p, "not supported yet: %s (%s stages)", p, st.Type)
 			}
@@ -40,7 +40,6 @@ func (c *Config) unsupported() Errors {
 	gate(len(c.Plugins) > 0, "plugins")
 	gate(c.TLS != nil, "tls")
 	gate(c.Redis != nil, "redis")
-	gate(c.Tracing != nil, "tracing")
 	gate(c.Rollout != nil, "rollout")
 	return errs
 }

@@ -32,7 +32,7 @@ func TestValidate(t *testing.T) {
 			[]string{`pools[1].id|duplicate id "p"`}},
 		{"duplicate policy id", "policies: [{id: x}, {id: x}]", []string{`policies[1].id|duplicate id "x"`}},
 		{"duplicate chain id", "middleware: [{id: m, stages: [{type: tracing}]}, {id: m, stages: [{type: tracing}]}]",
-			[]string{`middleware[1].id|duplicate id "m"`, "middleware[0].stages[0].type|not supported yet", "middleware[1].stages[0].type|not supported yet"}},
+			[]string{`middleware[1].id|duplicate id "m"`}},
 		{"duplicate plugin id", "plugins: [{id: x, type: builtin, name: a}, {id: x, type: builtin, name: b}]",
 			[]string{`plugins[1].id|duplicate id "x"`, "plugins|not supported yet"}},
 
@@ -152,8 +152,7 @@ func TestValidate(t *testing.T) {
 				"middleware[0].stages[2].config|only used by header_transform", "middleware[0].stages[3].config.jwt|exactly one of jwks_url and jwks_file",
 				"middleware[0].stages[3].config.jwt.jwks_url|invalid URL", `middleware[0].stages[3].config.jwt.algorithms[0]|unsupported algorithm "none"`,
 				"middleware[0].stages[3].config.jwt.forward_claims.sub|invalid header name", "middleware[1].stages|at least one stage",
-				"middleware[0].stages[1].type|not supported yet", "middleware[0].stages[2].type|not supported yet",
-				"middleware[0].stages[3].type|not supported yet"}},
+				"middleware[0].stages[1].type|not supported yet", "middleware[0].stages[3].type|not supported yet"}},
 		{"plugins", "plugins: [{id: a, type: wasm}, {id: b, type: external_grpc, fail_mode: maybe}, {id: c, type: builtin, address: 'h:1'}, {id: d, type: external_grpc, address: 'localhost:50051', name: x}]",
 			[]string{`plugins[0].type|invalid plugin type "wasm"`, "plugins[1].address|required for external_grpc", `plugins[1].fail_mode|invalid fail_mode "maybe"`,
 				"plugins[2].name|required for builtin", "plugins[2].address|only used by external_grpc", "plugins[3].name|only used by builtin",
@@ -173,7 +172,7 @@ func TestValidate(t *testing.T) {
 			[]string{"server.max_header_bytes|at least 1024 bytes", "server.max_url_bytes|at least 256 bytes"}},
 		{"observability", "metrics: {path: metrics, token_env: '1BAD'}\nlogging: {redact_headers: ['Bad Header']}\ntracing: {sample_ratio: 1.5}\nredis: {address: 'redis'}",
 			[]string{`metrics.path|must start with "/"`, "metrics.token_env|invalid environment variable name", "logging.redact_headers[0]|invalid header name",
-				"tracing.sample_ratio|between 0 and 1, got 1.5", "redis.address|want host:port", "tracing|not supported yet", "redis|not supported yet"}},
+				"tracing.sample_ratio|between 0 and 1, got 1.5", "redis.address|want host:port", "redis|not supported yet"}},
 		{"rollout", "rollout: {stages: [{name: a, fleet_percent: 50}, {name: a, fleet_percent: 10}, {fleet_percent: 0}], health_gates: [{metric: error_rate, threshold: 2}, {metric: p95_latency, threshold: 500}, {metric: cpu, threshold: 1}, {metric: p95_latency, threshold: 500ms}], auto_rollback: {error_budget_burn_rate: fast}}",
 			[]string{`rollout.stages[1].name|duplicate stage name "a"`, "rollout.stages[1].fleet_percent|must not be below the previous stage's (50)",
 				"rollout.stages[2].name|required", "rollout.stages[2].fleet_percent|between 1 and 100",
@@ -260,13 +259,13 @@ func TestValidateProgrammatic(t *testing.T) {
 
 func TestValidateErrorsInDocumentOrder(t *testing.T) {
 	t.Parallel()
-	c := mustParse(t, basePools+"routes: [{id: a, pool: x}, {id: b, path: /b, pool: y}]\ntracing: {}")
+	c := mustParse(t, basePools+"routes: [{id: a, pool: x}, {id: b, path: /b, pool: y}]\nredis: {address: '127.0.0.1:6379'}")
 	es := errorList(t, c.Validate())
 	var got []string
 	for _, e := range es {
 		got = append(got, e.Path)
 	}
-	want := []string{"routes[0].pool", "routes[1].pool", "tracing"}
+	want := []string{"routes[0].pool", "routes[1].pool", "redis"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Validate() paths = %v, want %v", got, want)
 	}

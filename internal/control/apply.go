@@ -22,6 +22,7 @@ import (
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/resilience"
 	"github.com/keelproxy/keel/internal/snapshot"
+	"github.com/keelproxy/keel/internal/tracing"
 	"github.com/keelproxy/keel/internal/upstream"
 )
 
@@ -129,6 +130,16 @@ type Applier struct {
 	// runtime holds breakers and retry budgets across snapshots; only
 	// the apply path acquires and commits.
 	runtime *compile.Runtime
+	tracing *tracing.Provider
+}
+
+// SetTracing hands the trace provider to the snapshots this Applier
+// builds and lets applies set its sample ratio (tracing.sample_ratio).
+// Call it before the first apply; nil (the default) traces nothing.
+func (a *Applier) SetTracing(p *tracing.Provider) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tracing = p
 }
 
 // SetAuditLog makes the Applier record every apply, rejection and rollback
@@ -217,7 +228,7 @@ func (a *Applier) activate(cfg *config.Config, req Request, action string) (Resu
 			Result: "unchanged", Detail: map[string]any{"source": string(req.Source)}})
 		return Result{Version: version, PreviousVersion: version, AppliedAt: prev.BuiltAt, Unchanged: true}, nil
 	}
-	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics, Runtime: a.runtime})
+	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics, Runtime: a.runtime, Tracing: a.tracing})
 	if err != nil {
 		// The failed build may have registered endpoint entries, breakers
 		// and budgets; committing the still-active pools and aborting the
@@ -230,6 +241,11 @@ func (a *Applier) activate(cfg *config.Config, req Request, action string) (Resu
 	a.holder.Swap(next)
 	a.state.Commit(next.PoolList)
 	a.runtime.Commit(next.BreakerKeys, next.BudgetKeys)
+	if cfg.Tracing != nil && cfg.Tracing.SampleRatio != nil {
+		a.tracing.SetSampleRatio(*cfg.Tracing.SampleRatio)
+	} else {
+		a.tracing.SetSampleRatio(config.DefaultSampleRatio)
+	}
 	forgetRemoved(a.metrics, prev, next)
 	if a.active != nil && listenerSettingsChanged(a.active.Server, cfg.Server) {
 		// Listener settings are fixed when the listener starts; say so

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keelproxy/keel/internal/resilience"
+	"github.com/keelproxy/keel/internal/tracing"
 	"github.com/keelproxy/keel/internal/upstream"
 )
 
@@ -211,7 +212,9 @@ func (f *Forwarder) forward(r *http.Request, x *exchange, cip, upgrade string) (
 	for attempt := 1; ; attempt++ {
 		// Selection first: it never contacts an upstream, and a pool with
 		// nothing healthy is no_healthy_upstream whatever the breaker says.
+		_, selSpan := f.Tracing.StartInternal(r.Context(), tracing.SpanUpstreamSelect)
 		ep, err := f.Pool.Select(r, cip, exclude)
+		selSpan.End()
 		if err != nil || ep == nil {
 			if attempt == 1 {
 				return nil, nil, ErrNoHealthy, false
@@ -220,7 +223,12 @@ func (f *Forwarder) forward(r *http.Request, x *exchange, cip, upgrade string) (
 		}
 		var ticket resilience.Ticket
 		if f.Breaker != nil {
+			_, brSpan := f.Tracing.StartInternal(r.Context(), tracing.SpanBreaker)
 			t, ok := f.Breaker.Allow()
+			if brSpan.IsRecording() {
+				brSpan.SetAttributes(tracing.AttrBreakerState.String(f.Breaker.State().String()))
+			}
+			brSpan.End()
 			if !ok {
 				if attempt == 1 {
 					return nil, nil, ErrCircuitOpen, false
@@ -240,7 +248,7 @@ func (f *Forwarder) forward(r *http.Request, x *exchange, cip, upgrade string) (
 		if hedge {
 			last = f.hedged(r, x, ep, cip, body)
 		} else {
-			last = f.try(r, x, ep, upgrade, src)
+			last = f.try(r, x, ep, upgrade, src, attempt)
 		}
 		x.rec.UpstreamDuration += last.d
 		x.rec.Endpoint = last.ep.Address()
@@ -315,12 +323,21 @@ func (f *Forwarder) hedged(r *http.Request, x *exchange, first *upstream.Endpoin
 			out.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		i := len(cancels)
+		spanCtx, span := f.Tracing.StartAttempt(r.Context(), ep.Address(), i+1, i > 0)
+		f.Tracing.Inject(spanCtx, out.Header)
 		cancels, outs, eps = append(cancels, cancel), append(outs, out), append(eps, ep)
 		go func() {
 			ep.Acquire()
 			t0 := time.Now()
 			resp, err := ep.Transport().RoundTrip(out)
 			ep.Release()
+			if span.IsRecording() {
+				status := 0
+				if resp != nil {
+					status = resp.StatusCode
+				}
+				tracing.EndAttempt(span, status, err)
+			}
 			results <- result{resp, err, time.Since(t0), i}
 		}()
 	}
@@ -397,8 +414,9 @@ func bodyReadCategory(r *http.Request, x *exchange, err error) Category {
 }
 
 // try sends one attempt to ep and waits for its response headers.
-func (f *Forwarder) try(r *http.Request, x *exchange, ep *upstream.Endpoint, upgrade string, body io.Reader) outcome {
+func (f *Forwarder) try(r *http.Request, x *exchange, ep *upstream.Endpoint, upgrade string, body io.Reader, attempt int) outcome {
 	ctx := r.Context()
+	spanCtx, span := f.Tracing.StartAttempt(ctx, ep.Address(), attempt, false)
 	var cancel context.CancelCauseFunc
 	var timer *time.Timer
 	if f.Retry != nil && f.Retry.PerTryTimeout > 0 && upgrade == "" {
@@ -409,6 +427,7 @@ func (f *Forwarder) try(r *http.Request, x *exchange, ep *upstream.Endpoint, upg
 	if body != nil {
 		out.Body = io.NopCloser(body)
 	}
+	f.Tracing.Inject(spanCtx, out.Header)
 	ep.Acquire()
 	t0 := time.Now()
 	resp, err := ep.Transport().RoundTrip(out)
@@ -436,8 +455,33 @@ func (f *Forwarder) try(r *http.Request, x *exchange, ep *upstream.Endpoint, upg
 		// about the endpoint.
 		ep.Report(!o.failed(), d)
 	}
+	if span.IsRecording() {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		tracing.EndAttempt(span, status, categoryError(o.cat, err))
+	}
 	return o
 }
+
+// categoryError carries the proxy's error category to the attempt span
+// (tracing reads ErrorType), or is nil for a response.
+func categoryError(c Category, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &categorized{cat: c, err: err}
+}
+
+type categorized struct {
+	cat Category
+	err error
+}
+
+func (c *categorized) Error() string     { return string(c.cat) + ": " + c.err.Error() }
+func (c *categorized) Unwrap() error     { return c.err }
+func (c *categorized) ErrorType() string { return string(c.cat) }
 
 // classifyAttempt is classify for one attempt: a per-try timeout is the
 // upstream's timeout, and a failure caused by the client's body is the

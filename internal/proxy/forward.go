@@ -12,6 +12,7 @@ import (
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/resilience"
 	"github.com/keelproxy/keel/internal/router"
+	"github.com/keelproxy/keel/internal/tracing"
 	"github.com/keelproxy/keel/internal/upstream"
 )
 
@@ -52,6 +53,9 @@ type Forwarder struct {
 	Hedge *HedgePolicy
 	// Metrics records retry outcomes; nil records nothing.
 	Metrics *obs.Metrics
+	// Tracing records upstream selection, breaker and attempt spans and
+	// sends traceparent upstream; nil traces nothing.
+	Tracing *tracing.Provider
 }
 
 // copyBufSize is the size of the buffers bodies are streamed through.

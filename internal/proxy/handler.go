@@ -14,9 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/snapshot"
+	"github.com/keelproxy/keel/internal/tracing"
 )
 
 // Handler is the data plane's http.Handler. For each request it loads the
@@ -31,6 +34,7 @@ type Handler struct {
 	metrics   *obs.Metrics   // nil: no metrics
 	logger    *slog.Logger
 	h2Limits  Limits
+	tracing   *tracing.Provider // nil: no tracing
 
 	// idPrefix and idSeq make request ids unique without a random read
 	// per request: a per-process random prefix and a counter.
@@ -57,6 +61,9 @@ type Options struct {
 	// H2Limits are enforced on HTTP/2 requests, which never pass through
 	// the HTTP/1 parser that enforces them for HTTP/1.
 	H2Limits Limits
+	// Tracing opens the server and route-matching spans; nil (or a
+	// disabled provider) traces nothing and costs nothing.
+	Tracing *tracing.Provider
 }
 
 // Limits are the request-size limits of config section server.
@@ -75,7 +82,7 @@ func NewHandler(h *snapshot.Holder, o Options) *Handler {
 	var b [6]byte
 	rand.Read(b[:])
 	hd := &Handler{snapshots: h, accessLog: o.AccessLog, metrics: o.Metrics, logger: o.Logger,
-		h2Limits: o.H2Limits, idPrefix: hex.EncodeToString(b[:])}
+		h2Limits: o.H2Limits, idPrefix: hex.EncodeToString(b[:]), tracing: o.Tracing}
 	hd.exchanges.New = newExchange
 	hd.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	return hd
@@ -100,8 +107,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.body = &countingBody{rc: r.Body}
 		r.Body = x.body
 	}
+	var span trace.Span
+	if h.tracing.Enabled() {
+		var ctx context.Context
+		ctx, span = h.tracing.StartServer(r.Context(), r)
+		r = r.WithContext(ctx)
+	}
 	h.serve(&x.rw, r, x)
-	h.finish(r, x, start)
+	status := h.finish(r, x, start)
+	if span != nil {
+		if x.route != nil {
+			tracing.SetRoute(span, x.route.ID, x.rec.Pool)
+		}
+		tracing.EndServer(span, status, string(x.category))
+	}
 	if x.abort {
 		// Deferred putExchange still runs; the server closes the HTTP/1
 		// connection or resets the HTTP/2 stream without logging.
@@ -120,7 +139,9 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, x *exchange) {
 	}
 	// The router wants the path as sent (escaped): decoding first would
 	// make %2F indistinguishable from a segment separator.
+	_, matchSpan := h.tracing.StartInternal(r.Context(), tracing.SpanRouteMatch)
 	res := x.snap.Router.Match(r.Host, r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header)
+	matchSpan.End()
 	switch res.Status {
 	case router.NotFound:
 		x.fail(w, ErrNoRoute)
@@ -181,7 +202,7 @@ func (x *exchange) fail(w http.ResponseWriter, c Category) {
 }
 
 // finish emits the request's access-log record and metrics, once.
-func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
+func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) int {
 	d := time.Since(start)
 	status := x.rw.status
 	if status == 0 {
@@ -205,7 +226,7 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
 		h.metrics.ProxyError(string(x.category))
 	}
 	if (!x.snap.AccessLog && !x.forceLog) || h.accessLog == nil {
-		return
+		return status
 	}
 	rec := &x.rec
 	rec.Time = start
@@ -223,6 +244,7 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) {
 	rec.Error = string(x.category)
 	rec.ConfigVersion = x.snap.Version
 	h.accessLog.Log(rec)
+	return status
 }
 
 // requestID keeps a well-formed incoming X-Request-Id (1-128 chars of

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/keelproxy/keel/internal/tracing"
 )
 
 // Middleware is one stage of a route's chain (SPEC section 3,
@@ -124,4 +126,30 @@ func ResponseStatus(w http.ResponseWriter) int {
 		return x.rw.status
 	}
 	return 0
+}
+
+// TracingStage is the `tracing` stage: it opens a "middleware" span for the
+// rest of the chain, so the stages after it (each in its own span, see
+// Traced) and the upstream attempts hang under it. Without a tracing
+// provider it does nothing.
+func TracingStage(p *tracing.Provider) Middleware {
+	return Traced(p, "middleware", func(next http.Handler) http.Handler { return next })
+}
+
+// Traced wraps stage m in a span named name that covers the stage and the
+// rest of the chain after it. Unsampled requests get no span and no
+// allocation.
+func Traced(p *tracing.Provider, name string, m Middleware) Middleware {
+	return func(next http.Handler) http.Handler {
+		inner := m(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, sp := p.StartInternal(r.Context(), name)
+			if !sp.IsRecording() {
+				inner.ServeHTTP(w, r)
+				return
+			}
+			defer sp.End()
+			inner.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
 }
