@@ -26,12 +26,12 @@ var allowedImports = map[string][]string{
 	"upstream/h1client": {"httpwire"},
 	"httpwire":          {},
 	"snapshot":          {"obs", "resilience", "router", "upstream"},
-	"proxy":             {"httpwire", "obs", "resilience", "router", "snapshot", "tracing", "upstream"},
+	"proxy":             {"httpwire", "obs", "overload", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
 	"server/h1":         {"httpwire", "obs"},
-	"compile":           {"config", "obs", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "upstream"},
-	"control":           {"audit", "compile", "config", "obs", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "upstream"},
+	"compile":           {"config", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
+	"control":           {"audit", "compile", "config", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
 	"provider":          {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
-	"admin":             {"audit", "compile", "config", "control", "obs", "proxy", "registry", "resilience", "router", "snapshot", "upstream"},
+	"admin":             {"audit", "compile", "config", "control", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "traffic", "upstream"},
 	"proxytest":         {"*"},
 }
 

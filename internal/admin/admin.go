@@ -159,6 +159,12 @@ func (s *Server) lookup(path string) (map[string]handlerFunc, handlerFunc) {
 	if m := s.routes[path]; m != nil {
 		return m, nil
 	}
+	if rest, ok := strings.CutPrefix(path, "/api/v2/traffic/canary/"); ok {
+		if route, ok := strings.CutSuffix(rest, "/reset"); ok && route != "" && !strings.Contains(route, "/") {
+			h := func(w http.ResponseWriter, r *http.Request) { s.canaryReset(w, r, route) }
+			return map[string]handlerFunc{"POST": h}, nil
+		}
+	}
 	if rest, ok := strings.CutPrefix(path, "/api/v2/pools/"); ok {
 		if id, ok := strings.CutSuffix(rest, "/health"); ok && id != "" && !strings.Contains(id, "/") {
 			h := func(w http.ResponseWriter, r *http.Request) { s.poolHealth(w, r, id) }

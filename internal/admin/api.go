@@ -18,6 +18,7 @@ import (
 	"github.com/keelproxy/keel/internal/resilience"
 	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/snapshot"
+	"github.com/keelproxy/keel/internal/traffic"
 	"github.com/keelproxy/keel/internal/upstream"
 )
 
@@ -346,10 +347,60 @@ func (s *Server) breakers(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"breakers": out})
 }
 
-// canary lists canary splits. None can be configured in this release
-// (validation rejects traffic_management), so the list is empty.
+type variantView struct {
+	Requests  int64   `json:"requests"`
+	ErrorRate float64 `json:"error_rate"`
+	P95Ms     float64 `json:"p95_ms"`
+}
+
+type canaryView struct {
+	Route            string                 `json:"route"`
+	StablePool       string                 `json:"stable_pool"`
+	CanaryPool       string                 `json:"canary_pool"`
+	ConfiguredWeight int                    `json:"configured_weight"`
+	EffectiveWeight  int                    `json:"effective_weight"`
+	Braked           bool                   `json:"braked"`
+	BrakeReason      string                 `json:"brake_reason"`
+	BrakedAt         *time.Time             `json:"braked_at"`
+	Variants         map[string]variantView `json:"variants"`
+}
+
+// canary lists every route's traffic plan with its live numbers: the
+// configured and effective canary weight, the brake and why, and each
+// variant's requests, error rate and p95 over the brake window.
 func (s *Server) canary(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"routes": []any{}})
+	out := []canaryView{}
+	if s.o.Applier != nil {
+		s.o.Applier.Runtime().Splits.Range(func(route string, sp *traffic.Split) {
+			st := sp.Stats()
+			v := canaryView{Route: route, StablePool: st.StablePool, CanaryPool: st.CanaryPool,
+				ConfiguredWeight: st.ConfiguredWeight, EffectiveWeight: st.EffectiveWeight, Braked: st.Braked,
+				BrakeReason: st.BrakeReason, Variants: map[string]variantView{}}
+			if !st.BrakedAt.IsZero() {
+				t := st.BrakedAt.UTC()
+				v.BrakedAt = &t
+			}
+			for name, vs := range st.Variants {
+				v.Variants[name] = variantView{Requests: vs.Requests, ErrorRate: vs.ErrorRate, P95Ms: vs.P95Ms}
+			}
+			out = append(out, v)
+		})
+	}
+	slices.SortFunc(out, func(a, b canaryView) int { return strings.Compare(a.Route, b.Route) })
+	writeJSON(w, http.StatusOK, map[string]any{"routes": out})
+}
+
+// canaryReset lifts a route's canary brake (POST
+// /api/v2/traffic/canary/{route}/reset).
+func (s *Server) canaryReset(w http.ResponseWriter, r *http.Request, route string) {
+	if !s.needApplier(w) {
+		return
+	}
+	if !s.o.Applier.ResetBrake(route, actor(r)) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("route %q has no braked canary", route))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"route": route, "braked": false})
 }
 
 type candidate struct {

@@ -104,6 +104,10 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 		}
 		chains[cfg.Middleware[i].ID] = stages
 	}
+	plans := make(map[string]*config.Traffic, len(cfg.TrafficManagement))
+	for i := range cfg.TrafficManagement {
+		plans[cfg.TrafficManagement[i].Route] = &cfg.TrafficManagement[i]
+	}
 	cfgPools := make(map[string]*config.Pool, len(cfg.Pools))
 	for i := range cfg.Pools {
 		cfgPools[cfg.Pools[i].ID] = &cfg.Pools[i]
@@ -111,6 +115,13 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 	rules := make([]router.Rule[*snapshot.Route], 0, len(cfg.Routes))
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
+		tp := plans[rc.ID]
+		if rc.Pool == "" && tp != nil {
+			// A route may leave its pool to its traffic plan.
+			c := *rc
+			c.Pool = plannedPools(tp, "")[0]
+			rc = &c
+		}
 		r, err := route(rc, s, policies, needsIP[rc.Pool], d.Metrics)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d] (%s): %w", i, rc.ID, err)
@@ -123,12 +134,22 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 			fw.Retry = retryPolicy(d.Runtime, rc.ID, pc.Retries, &s.BudgetKeys)
 			fw.Hedge = hedgePolicy(pc.Hedging)
 		}
+		if tp != nil {
+			if r.Handler, err = trafficHandler(d, s, rc, tp, fw, pc, cfgPools, needsIP); err != nil {
+				return nil, fmt.Errorf("routes[%d] (%s): %w", i, rc.ID, err)
+			}
+			s.SplitKeys = append(s.SplitKeys, rc.ID)
+		}
 		if rc.Middleware != "" {
 			stages, ok := chains[rc.Middleware]
 			if !ok {
 				return nil, fmt.Errorf("routes[%d] (%s): middleware %q not found", i, rc.ID, rc.Middleware)
 			}
 			r.Handler = proxy.Chain(r.Handler, stages...)
+		}
+		if tp != nil {
+			// Overload protection sheds before the chain spends anything.
+			r.Handler = proxy.OverloadStage(overloadLimiter(d, rc.ID, tp.OverloadProtection))(r.Handler)
 		}
 		s.Routes = append(s.Routes, r)
 		rules = append(rules, router.Rule[*snapshot.Route]{

@@ -3,12 +3,16 @@ package compile
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/overload"
 	"github.com/keelproxy/keel/internal/proxy"
 	"github.com/keelproxy/keel/internal/registry"
 	"github.com/keelproxy/keel/internal/resilience"
+	"github.com/keelproxy/keel/internal/snapshot"
+	"github.com/keelproxy/keel/internal/traffic"
 )
 
 // Runtime holds the registries of runtime state that outlive snapshots:
@@ -18,12 +22,26 @@ import (
 type Runtime struct {
 	Breakers *registry.Registry[*resilience.Breaker]
 	Budgets  *registry.Registry[*resilience.Budget]
+	// Splits and Overloads hold each route's canary plan (with its brake)
+	// and overload limiter, keyed by route id.
+	Splits    *registry.Registry[*traffic.Split]
+	Overloads *registry.Registry[*overload.Limiter]
+
+	// onBrake is told when a canary brakes: route id and reason.
+	onBrake atomic.Pointer[func(route, reason string)]
+}
+
+// OnBrake installs fn to hear about every canary brake (the control plane
+// logs and audits it). It may be called at any time; fn must be quick and
+// safe for concurrent use.
+func (rt *Runtime) OnBrake(fn func(route, reason string)) {
+	rt.onBrake.Store(&fn)
 }
 
 // NewRuntime returns empty registries whose breakers report their state
 // changes to m (nil: no metrics).
 func NewRuntime(m *obs.Metrics) *Runtime {
-	return &Runtime{
+	rt := &Runtime{
 		Breakers: registry.New(func(key string) *resilience.Breaker {
 			pool, route := ParseBreakerKey(key)
 			b := resilience.NewBreaker(resilience.BreakerSettings{}, nil)
@@ -45,17 +63,33 @@ func NewRuntime(m *obs.Metrics) *Runtime {
 		Budgets: registry.New(func(string) *resilience.Budget {
 			return resilience.NewBudget(resilience.BudgetSettings{}, nil)
 		}),
+		Overloads: registry.New(func(string) *overload.Limiter {
+			return overload.New(overload.Settings{}, nil)
+		}),
 	}
+	rt.Splits = registry.New(func(route string) *traffic.Split {
+		sp := traffic.NewSplit(traffic.Settings{}, nil)
+		sp.OnBrake(func(reason string) {
+			if fn := rt.onBrake.Load(); fn != nil {
+				(*fn)(route, reason)
+			}
+		})
+		return sp
+	})
+	return rt
 }
 
-// Commit makes the snapshot's breakers and budgets live and drops the
-// rest; Abort forgets a rejected build's. Both are nil-safe.
-func (rt *Runtime) Commit(breakerKeys, budgetKeys []string) {
+// Commit makes the snapshot's breakers, budgets, canary plans and
+// overload limiters live and drops the rest; Abort forgets a rejected
+// build's. Both are nil-safe.
+func (rt *Runtime) Commit(s *snapshot.Snapshot) {
 	if rt == nil {
 		return
 	}
-	rt.Breakers.Commit(breakerKeys)
-	rt.Budgets.Commit(budgetKeys)
+	rt.Breakers.Commit(s.BreakerKeys)
+	rt.Budgets.Commit(s.BudgetKeys)
+	rt.Splits.Commit(s.SplitKeys)
+	rt.Overloads.Commit(s.SplitKeys)
 }
 
 // Abort forgets what a rejected build acquired.
@@ -65,6 +99,8 @@ func (rt *Runtime) Abort() {
 	}
 	rt.Breakers.Abort()
 	rt.Budgets.Abort()
+	rt.Splits.Abort()
+	rt.Overloads.Abort()
 }
 
 // BreakerKey names a breaker: "pool/<pool>" for a pool's breaker,

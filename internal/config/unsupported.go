@@ -26,7 +26,6 @@ func (c *Config) unsupported() Errors {
 			gate(scheme == "https", field(index(field(index("pools", i), "endpoints"), j), "address"))
 		}
 	}
-	gate(len(c.TrafficManagement) > 0, "traffic_management")
 	for i, ch := range c.Middleware {
 		for j, st := range ch.Stages {
 			switch st.Type {

@@ -39,15 +39,13 @@ func TestValidate(t *testing.T) {
 		// references
 		{"unknown pool", "routes: [{id: r, pool: nope}]", []string{`routes[0].pool|unknown pool "nope"`}},
 		{"pool required", "routes: [{id: r}]", []string{"routes[0].pool|required"}},
-		{"pool from traffic plan", "routes: [{id: r}]\ntraffic_management: [{route: r, stable_pool: p1}]",
-			[]string{"traffic_management|not supported yet"}},
+		{"pool from traffic plan", "routes: [{id: r}]\ntraffic_management: [{route: r, stable_pool: p1}]", nil},
 		{"unknown policy", "routes: [{id: r, pool: p1, policy: nope}]", []string{`routes[0].policy|unknown policy "nope"`}},
 		{"unknown chain", "routes: [{id: r, pool: p1, middleware: nope}]",
 			[]string{`routes[0].middleware|unknown middleware chain "nope"`}},
 		{"traffic refs", "routes: [{id: r, pool: p1}]\ntraffic_management: [{route: nope, stable_pool: x, canary_pool: y, cohort_routing: {header: X-C, mappings: {beta: z}}}]",
 			[]string{`traffic_management[0].route|unknown route "nope"`, `traffic_management[0].stable_pool|unknown pool "x"`,
-				`traffic_management[0].canary_pool|unknown pool "y"`, `traffic_management[0].cohort_routing.mappings.beta|unknown pool "z"`,
-				"traffic_management|not supported yet"}},
+				`traffic_management[0].canary_pool|unknown pool "y"`, `traffic_management[0].cohort_routing.mappings.beta|unknown pool "z"`}},
 		{"stage refs", "policies: [{id: nolimit}]\nmiddleware: [{id: m, stages: [{type: rate_limit, policy_ref: nope}, {type: plugin, plugin_ref: nope}, {type: rate_limit, policy_ref: nolimit}, {type: plugin}]}]",
 			[]string{`middleware[0].stages[0].policy_ref|unknown policy "nope"`, `middleware[0].stages[1].plugin_ref|unknown plugin "nope"`,
 				`middleware[0].stages[2].policy_ref|has no rate_limit`, "middleware[0].stages[3].plugin_ref|required",
@@ -139,12 +137,11 @@ func TestValidate(t *testing.T) {
 		// traffic management
 		{"canary ranges", "routes: [{id: r, pool: p1}, {id: s, path: /s, pool: p1}]\ntraffic_management: [{route: r, canary_weight: 101, canary_pool: p2}, {route: s, canary_weight: 10}, {route: r}]",
 			[]string{"traffic_management[0].canary_weight|between 0 and 100, got 101", "traffic_management[1].canary_pool|required when canary_weight",
-				`traffic_management[2].route|route "r" already has an entry (traffic_management[0])`, "traffic_management|not supported yet"}},
+				`traffic_management[2].route|route "r" already has an entry (traffic_management[0])`}},
 		{"traffic details", "routes: [{id: r, pool: p1}]\ntraffic_management: [{route: r, sticky_key: 'session', auto_brake: {error_rate_multiplier: 0.5}, cohort_routing: {header: X-C, cookie: c, mappings: {}}, overload_protection: {}}]",
 			[]string{`traffic_management[0].sticky_key|invalid key "session"`, "traffic_management[0].auto_brake|needs a canary_pool",
 				"traffic_management[0].auto_brake.error_rate_multiplier|between 1 and", "traffic_management[0].cohort_routing|exactly one of header and cookie",
-				"traffic_management[0].cohort_routing.mappings|at least one", "traffic_management[0].overload_protection.max_concurrent|at least 1",
-				"traffic_management|not supported yet"}},
+				"traffic_management[0].cohort_routing.mappings|at least one", "traffic_management[0].overload_protection.max_concurrent|at least 1"}},
 
 		// middleware, plugins, cache
 		{"stage types", "middleware: [{id: m, stages: [{type: bogus}, {type: auth}, {type: tracing, config: {add: {X-A: b}}}, {type: auth, config: {jwt: {jwks_url: 'ftp://x', jwks_file: /k, algorithms: [none], forward_claims: {sub: 'X User'}}}}]}, {id: n}]",

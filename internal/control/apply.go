@@ -161,10 +161,33 @@ func NewApplier(holder *snapshot.Holder, state *upstream.State, metrics *obs.Met
 		holder.Swap(compile.Empty())
 	}
 	a := &Applier{holder: holder, state: state, metrics: metrics, logger: logger, runtime: compile.NewRuntime(metrics)}
+	a.runtime.OnBrake(func(route, reason string) {
+		// A brake is a control-plane action taken by the data plane: it
+		// is logged and audited like an apply.
+		a.logger.Warn("canary braked", "route", route, "reason", reason)
+		version := a.holder.Load().Version // no lock: this runs on a request
+		a.record(audit.Record{Actor: "auto_brake", Action: "brake", Version: version, PreviousVersion: version,
+			Result: "braked", Detail: map[string]any{"route": route, "reason": reason}})
+	})
 	metrics.SetRetryBudgets(func(emit func(route string, tokens float64)) {
 		a.runtime.Budgets.Range(func(route string, b *resilience.Budget) { emit(route, b.Tokens()) })
 	})
 	return a
+}
+
+// ResetBrake lifts the automatic brake of a route's canary, as an operator
+// action, and audits it. It reports false when the route has no traffic
+// plan or its canary was not braked.
+func (a *Applier) ResetBrake(route, actor string) bool {
+	sp, ok := a.runtime.Splits.Get(route)
+	if !ok || !sp.ResetBrake() {
+		return false
+	}
+	a.logger.Info("canary brake reset", "route", route, "actor", actor)
+	version := a.holder.Load().Version
+	a.record(audit.Record{Actor: actor, Action: "brake_reset", Version: version, PreviousVersion: version,
+		Result: "accepted", Detail: map[string]any{"route": route}})
+	return true
 }
 
 // Runtime returns the registries of breakers and retry budgets, for the
@@ -240,7 +263,7 @@ func (a *Applier) activate(cfg *config.Config, req Request, action string) (Resu
 	}
 	a.holder.Swap(next)
 	a.state.Commit(next.PoolList)
-	a.runtime.Commit(next.BreakerKeys, next.BudgetKeys)
+	a.runtime.Commit(next)
 	if cfg.Tracing != nil && cfg.Tracing.SampleRatio != nil {
 		a.tracing.SetSampleRatio(*cfg.Tracing.SampleRatio)
 	} else {

@@ -63,6 +63,9 @@ type Snapshot struct {
 	// circuit breakers and retry budgets this snapshot's routes use; the
 	// apply pipeline commits them after the swap.
 	BreakerKeys, BudgetKeys []string
+	// SplitKeys are the route ids with a traffic plan (canary split and
+	// overload limiter in the runtime registries).
+	SplitKeys []string
 }
 
 // Route is one compiled route. Immutable once published.
