@@ -28,10 +28,10 @@ var allowedImports = map[string][]string{
 	"snapshot":          {"obs", "resilience", "router", "upstream"},
 	"proxy":             {"httpwire", "obs", "overload", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
 	"server/h1":         {"httpwire", "obs"},
-	"compile":           {"config", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
-	"control":           {"audit", "compile", "config", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
+	"compile":           {"auth", "config", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
+	"control":           {"audit", "auth", "compile", "config", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
 	"provider":          {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
-	"admin":             {"audit", "compile", "config", "control", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "traffic", "upstream"},
+	"admin":             {"audit", "auth", "compile", "config", "control", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "traffic", "upstream"},
 	"proxytest":         {"*"},
 }
 

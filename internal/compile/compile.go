@@ -98,7 +98,7 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 	}
 	chains := make(map[string][]proxy.Middleware, len(cfg.Middleware))
 	for i := range cfg.Middleware {
-		stages, err := chain(&cfg.Middleware[i], d)
+		stages, err := chain(&cfg.Middleware[i], d, s)
 		if err != nil {
 			return nil, err
 		}

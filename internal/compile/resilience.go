@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/keelproxy/keel/internal/auth"
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/overload"
@@ -26,6 +27,9 @@ type Runtime struct {
 	// and overload limiter, keyed by route id.
 	Splits    *registry.Registry[*traffic.Split]
 	Overloads *registry.Registry[*overload.Limiter]
+	// Verifiers hold JWT verifiers (and their key caches) by a digest of
+	// their settings, so an apply that keeps an auth stage keeps its keys.
+	Verifiers *registry.Registry[*auth.Verifier]
 
 	// onBrake is told when a canary brakes: route id and reason.
 	onBrake atomic.Pointer[func(route, reason string)]
@@ -66,6 +70,8 @@ func NewRuntime(m *obs.Metrics) *Runtime {
 		Overloads: registry.New(func(string) *overload.Limiter {
 			return overload.New(overload.Settings{}, nil)
 		}),
+		// Verifiers are made by AcquireNew with their settings.
+		Verifiers: registry.New(func(string) *auth.Verifier { return nil }),
 	}
 	rt.Splits = registry.New(func(route string) *traffic.Split {
 		sp := traffic.NewSplit(traffic.Settings{}, nil)
@@ -90,6 +96,7 @@ func (rt *Runtime) Commit(s *snapshot.Snapshot) {
 	rt.Budgets.Commit(s.BudgetKeys)
 	rt.Splits.Commit(s.SplitKeys)
 	rt.Overloads.Commit(s.SplitKeys)
+	rt.Verifiers.Commit(s.VerifierKeys)
 }
 
 // Abort forgets what a rejected build acquired.
@@ -101,6 +108,7 @@ func (rt *Runtime) Abort() {
 	rt.Budgets.Abort()
 	rt.Splits.Abort()
 	rt.Overloads.Abort()
+	rt.Verifiers.Abort()
 }
 
 // BreakerKey names a breaker: "pool/<pool>" for a pool's breaker,

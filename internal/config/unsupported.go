@@ -29,7 +29,7 @@ func (c *Config) unsupported() Errors {
 	for i, ch := range c.Middleware {
 		for j, st := range ch.Stages {
 			switch st.Type {
-			case StageAuth, StageRateLimit, StagePlugin:
+			case StageRateLimit, StagePlugin:
 				p := field(index(field(index("middleware", i), "stages"), j), "type")
 				errs.add(p, "not supported yet: %s (%s stages)", p, st.Type)
 			}

@@ -58,6 +58,26 @@ func (r *Registry[T]) Acquire(key string, update func(T)) T {
 	return v
 }
 
+// AcquireNew is Acquire for values whose creation can fail or needs more
+// than the key: a live value (or one this build already made) is reused
+// as is; otherwise mk makes one, which becomes live at Commit.
+func (r *Registry[T]) AcquireNew(key string, mk func() (T, error)) (T, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v, ok := r.live[key]; ok {
+		return v, nil
+	}
+	if v, ok := r.pending[key]; ok {
+		return v, nil
+	}
+	v, err := mk()
+	if err != nil {
+		return v, err
+	}
+	r.pending[key] = v
+	return v, nil
+}
+
 // Commit makes exactly keys live, in the state the build acquired them,
 // applying the pending updates; entries not in keys are dropped (and, if
 // T has a Close() method, closed). Call it after the swap of the snapshot

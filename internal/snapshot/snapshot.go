@@ -66,6 +66,8 @@ type Snapshot struct {
 	// SplitKeys are the route ids with a traffic plan (canary split and
 	// overload limiter in the runtime registries).
 	SplitKeys []string
+	// VerifierKeys are the digests of the JWT verifiers the chains use.
+	VerifierKeys []string
 }
 
 // Route is one compiled route. Immutable once published.
