@@ -26,12 +26,12 @@ var allowedImports = map[string][]string{
 	"upstream/h1client": {"httpwire"},
 	"httpwire":          {},
 	"snapshot":          {"obs", "resilience", "router", "upstream"},
-	"proxy":             {"httpwire", "obs", "overload", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
+	"proxy":             {"httpwire", "obs", "overload", "ratelimit", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
 	"server/h1":         {"httpwire", "obs"},
-	"compile":           {"auth", "config", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
-	"control":           {"audit", "auth", "compile", "config", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
+	"compile":           {"auth", "config", "obs", "overload", "proxy", "ratelimit", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
+	"control":           {"audit", "auth", "compile", "config", "obs", "overload", "proxy", "ratelimit", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
 	"provider":          {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
-	"admin":             {"audit", "auth", "compile", "config", "control", "obs", "overload", "proxy", "registry", "resilience", "router", "snapshot", "traffic", "upstream"},
+	"admin":             {"audit", "auth", "compile", "config", "control", "obs", "overload", "proxy", "ratelimit", "registry", "resilience", "router", "snapshot", "traffic", "upstream"},
 	"proxytest":         {"*"},
 }
 

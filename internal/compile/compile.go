@@ -98,7 +98,7 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 	}
 	chains := make(map[string][]proxy.Middleware, len(cfg.Middleware))
 	for i := range cfg.Middleware {
-		stages, err := chain(&cfg.Middleware[i], d, s)
+		stages, err := chain(&cfg.Middleware[i], d, s, cfgPolicies)
 		if err != nil {
 			return nil, err
 		}
@@ -150,6 +150,15 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 		if tp != nil {
 			// Overload protection sheds before the chain spends anything.
 			r.Handler = proxy.OverloadStage(overloadLimiter(d, rc.ID, tp.OverloadProtection))(r.Handler)
+		}
+		if pc != nil && pc.RateLimit != nil {
+			// The policy's rate limit comes first of all: a request over
+			// its limit must not take an overload slot either.
+			rl, err := rateLimit(d, s, pc)
+			if err != nil {
+				return nil, fmt.Errorf("routes[%d] (%s): %w", i, rc.ID, err)
+			}
+			r.Handler = rl(r.Handler)
 		}
 		s.Routes = append(s.Routes, r)
 		rules = append(rules, router.Rule[*snapshot.Route]{

@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/overload"
 	"github.com/keelproxy/keel/internal/proxy"
+	"github.com/keelproxy/keel/internal/ratelimit"
 	"github.com/keelproxy/keel/internal/registry"
 	"github.com/keelproxy/keel/internal/resilience"
 	"github.com/keelproxy/keel/internal/snapshot"
@@ -30,6 +32,9 @@ type Runtime struct {
 	// Verifiers hold JWT verifiers (and their key caches) by a digest of
 	// their settings, so an apply that keeps an auth stage keeps its keys.
 	Verifiers *registry.Registry[*auth.Verifier]
+	// RateLimits hold each policy's limiter by policy id and settings:
+	// changed settings make a new limiter, unchanged ones keep buckets.
+	RateLimits *registry.Registry[*ratelimit.Limiter]
 
 	// onBrake is told when a canary brakes: route id and reason.
 	onBrake atomic.Pointer[func(route, reason string)]
@@ -71,7 +76,8 @@ func NewRuntime(m *obs.Metrics) *Runtime {
 			return overload.New(overload.Settings{}, nil)
 		}),
 		// Verifiers are made by AcquireNew with their settings.
-		Verifiers: registry.New(func(string) *auth.Verifier { return nil }),
+		Verifiers:  registry.New(func(string) *auth.Verifier { return nil }),
+		RateLimits: registry.New(func(string) *ratelimit.Limiter { return nil }),
 	}
 	rt.Splits = registry.New(func(route string) *traffic.Split {
 		sp := traffic.NewSplit(traffic.Settings{}, nil)
@@ -97,6 +103,7 @@ func (rt *Runtime) Commit(s *snapshot.Snapshot) {
 	rt.Splits.Commit(s.SplitKeys)
 	rt.Overloads.Commit(s.SplitKeys)
 	rt.Verifiers.Commit(s.VerifierKeys)
+	rt.RateLimits.Commit(s.RateLimitKeys)
 }
 
 // Abort forgets what a rejected build acquired.
@@ -109,6 +116,7 @@ func (rt *Runtime) Abort() {
 	rt.Splits.Abort()
 	rt.Overloads.Abort()
 	rt.Verifiers.Abort()
+	rt.RateLimits.Abort()
 }
 
 // BreakerKey names a breaker: "pool/<pool>" for a pool's breaker,
@@ -217,4 +225,33 @@ func derefOr(p *int, def int) int {
 		return def
 	}
 	return *p
+}
+
+// rateLimit returns the stage enforcing policy pc's rate_limit for a
+// route, or nil when the policy has none. Limiters are shared by the
+// routes of a policy (their keys, route ids for key "route", keep the
+// buckets apart) and survive applies that keep the settings.
+func rateLimit(d Deps, s *snapshot.Snapshot, pc *config.Policy) (proxy.Middleware, error) {
+	rl := pc.RateLimit
+	if rl == nil {
+		return nil, nil
+	}
+	key, err := ratelimit.ParseKey(rl.Key)
+	if err != nil {
+		return nil, fmt.Errorf("policy %q: rate_limit.key: %w", pc.ID, err)
+	}
+	set := ratelimit.Settings{RPS: rl.RequestsPerSecond, Burst: rl.Burst, Scope: ratelimit.Local}
+	mk := func() (*ratelimit.Limiter, error) { return ratelimit.New(set) }
+	var l *ratelimit.Limiter
+	if d.Runtime == nil {
+		l, err = mk()
+	} else {
+		id := fmt.Sprintf("%s/%g/%d/%s", pc.ID, set.RPS, set.Burst, rl.Key)
+		s.RateLimitKeys = append(s.RateLimitKeys, id)
+		l, err = d.Runtime.RateLimits.AcquireNew(id, mk)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("policy %q: rate_limit: %w", pc.ID, err)
+	}
+	return proxy.RateLimitStage(l, key), nil
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keelproxy/keel/internal/ratelimit"
 	"github.com/keelproxy/keel/internal/tracing"
 )
 
@@ -150,6 +151,30 @@ func Traced(p *tracing.Provider, name string, m Middleware) Middleware {
 			}
 			defer sp.End()
 			inner.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// RateLimitStage answers 429 rate_limited with Retry-After once the
+// request's key (client address, route or a header, per key) has used its
+// bucket in l (SPEC section 3, policies[].rate_limit). The "route" key is
+// the matched route's id, so a chain shared by routes limits each route on
+// its own.
+func RateLimitStage(l *ratelimit.Limiter, key ratelimit.KeyFunc) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var cip, routeID string
+			if x := exchangeOf(w); x != nil && x.snap != nil {
+				cip = x.client(r, x.snap.TrustedProxies)
+				if x.route != nil {
+					routeID = x.route.ID
+				}
+			}
+			if ok, retryAfter := l.Allow(r.Context(), key(r, cip, routeID)); !ok {
+				Fail(w, ErrRateLimited, max(retryAfter, time.Second))
+				return
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }

@@ -68,6 +68,8 @@ type Snapshot struct {
 	SplitKeys []string
 	// VerifierKeys are the digests of the JWT verifiers the chains use.
 	VerifierKeys []string
+	// RateLimitKeys name the rate limiters the routes and chains use.
+	RateLimitKeys []string
 }
 
 // Route is one compiled route. Immutable once published.
