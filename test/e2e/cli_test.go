@@ -51,15 +51,15 @@ pools:
 			wantCode: 1, wantStderr: []string{"routes[0].colour"}},
 		{name: "bad duration", cfg: "routes:\n  - {id: a, path: /a, pool: p, policy: t}\npolicies:\n  - {id: t, timeout: soon}\n" + poolBlock,
 			wantCode: 1, wantStderr: []string{"policies[0].timeout"}},
-		{name: "traffic_management not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
-			"traffic_management:\n  - {route: a, canary_pool: p, canary_weight: 10}\n",
-			wantCode: 1, wantStderr: []string{"not supported yet: traffic_management"}},
+		{name: "cache not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
+			"cache:\n  - {route: a}\n",
+			wantCode: 1, wantStderr: []string{"not supported yet: cache"}},
 		{name: "tls not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
 			"tls: {min_version: \"1.2\"}\n",
 			wantCode: 1, wantStderr: []string{"not supported yet: tls"}},
-		{name: "rate_limit not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p, policy: r}\n" + poolBlock +
-			"policies:\n  - id: r\n    rate_limit: {requests_per_second: 10}\n",
-			wantCode: 1, wantStderr: []string{"not supported yet: policies[0].rate_limit"}},
+		{name: "global rate_limit not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p, policy: r}\n" + poolBlock +
+			"policies:\n  - id: r\n    rate_limit: {requests_per_second: 10, scope: global}\nredis: {address: '127.0.0.1:6379'}\n",
+			wantCode: 1, wantStderr: []string{"not supported yet: policies[0].rate_limit.scope"}},
 		{name: "pool tls not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" +
 			"pools:\n  - id: p\n    endpoints: [{address: 127.0.0.1:9}]\n    tls: {server_name: x}\n",
 			wantCode: 1, wantStderr: []string{"not supported yet: pools[0].tls"}},
