@@ -201,6 +201,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 		data.Close()
 	}
 	cancelGrace()
+	applier.Close()
 	state.Close()
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), time.Second)
 	if adminSrv != nil {

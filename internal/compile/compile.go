@@ -98,7 +98,7 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 	}
 	chains := make(map[string][]proxy.Middleware, len(cfg.Middleware))
 	for i := range cfg.Middleware {
-		stages, err := chain(&cfg.Middleware[i], d, s, cfgPolicies)
+		stages, err := chain(&cfg.Middleware[i], d, s, cfgPolicies, redisAddr(cfg))
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +154,7 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 		if pc != nil && pc.RateLimit != nil {
 			// The policy's rate limit comes first of all: a request over
 			// its limit must not take an overload slot either.
-			rl, err := rateLimit(d, s, pc)
+			rl, err := rateLimit(d, s, pc, redisAddr(cfg))
 			if err != nil {
 				return nil, fmt.Errorf("routes[%d] (%s): %w", i, rc.ID, err)
 			}
@@ -207,4 +207,12 @@ func metricsToken(name string, lookup func(string) (string, bool)) (string, erro
 			Message: fmt.Sprintf("the metrics token variable %s (metrics.token_env) is unset or empty in the proxy's environment", name)}}
 	}
 	return tok, nil
+}
+
+// redisAddr is the address of the config's Redis, "" without one.
+func redisAddr(cfg *config.Config) string {
+	if cfg.Redis == nil {
+		return ""
+	}
+	return cfg.Redis.Address
 }

@@ -16,7 +16,7 @@ import (
 
 // chain compiles a middleware chain into the stages of one route. Stages
 // run in config order on the request and backwards on the response.
-func chain(c *config.Chain, d Deps, s *snapshot.Snapshot, policies map[string]*config.Policy) ([]proxy.Middleware, error) {
+func chain(c *config.Chain, d Deps, s *snapshot.Snapshot, policies map[string]*config.Policy, redisAddr string) ([]proxy.Middleware, error) {
 	stages := make([]proxy.Middleware, 0, len(c.Stages))
 	traced := false // a tracing stage came before: later stages get spans
 	for i := range c.Stages {
@@ -46,7 +46,7 @@ func chain(c *config.Chain, d Deps, s *snapshot.Snapshot, policies map[string]*c
 				return nil, fmt.Errorf("middleware %q: stages[%d]: policy %q has no rate_limit", c.ID, i, st.PolicyRef)
 			}
 			var err error
-			if m, err = rateLimit(d, s, pc); err != nil {
+			if m, err = rateLimit(d, s, pc, redisAddr); err != nil {
 				return nil, fmt.Errorf("middleware %q: stages[%d]: %w", c.ID, i, err)
 			}
 		case config.StageTracing:

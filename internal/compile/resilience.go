@@ -1,9 +1,11 @@
 package compile
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/keelproxy/keel/internal/auth"
@@ -35,6 +37,20 @@ type Runtime struct {
 	// RateLimits hold each policy's limiter by policy id and settings:
 	// changed settings make a new limiter, unchanged ones keep buckets.
 	RateLimits *registry.Registry[*ratelimit.Limiter]
+	// Redis holds one client per redis.address for global rate limits.
+	Redis *registry.Registry[*ratelimit.Redis]
+
+	// bg owns the goroutines of live runtime values: Redis health
+	// probes and JWKS refreshers. They start at Commit (a rejected build
+	// starts nothing) and stop when their value is dropped or at Close.
+	bg struct {
+		sync.Mutex
+		ctx     context.Context
+		cancel  context.CancelFunc
+		wg      sync.WaitGroup
+		stops   map[any]context.CancelFunc
+		redises []*ratelimit.Redis
+	}
 
 	// onBrake is told when a canary brakes: route id and reason.
 	onBrake atomic.Pointer[func(route, reason string)]
@@ -78,6 +94,7 @@ func NewRuntime(m *obs.Metrics) *Runtime {
 		// Verifiers are made by AcquireNew with their settings.
 		Verifiers:  registry.New(func(string) *auth.Verifier { return nil }),
 		RateLimits: registry.New(func(string) *ratelimit.Limiter { return nil }),
+		Redis:      registry.New(func(string) *ratelimit.Redis { return nil }),
 	}
 	rt.Splits = registry.New(func(route string) *traffic.Split {
 		sp := traffic.NewSplit(traffic.Settings{}, nil)
@@ -102,8 +119,67 @@ func (rt *Runtime) Commit(s *snapshot.Snapshot) {
 	rt.Budgets.Commit(s.BudgetKeys)
 	rt.Splits.Commit(s.SplitKeys)
 	rt.Overloads.Commit(s.SplitKeys)
-	rt.Verifiers.Commit(s.VerifierKeys)
+	addedV, droppedV := rt.Verifiers.CommitDiff(s.VerifierKeys)
 	rt.RateLimits.Commit(s.RateLimitKeys)
+	addedR, droppedR := rt.Redis.CommitDiff(s.RedisKeys)
+	rt.bg.Lock()
+	defer rt.bg.Unlock()
+	if rt.bg.ctx == nil {
+		rt.bg.ctx, rt.bg.cancel = context.WithCancel(context.Background())
+		rt.bg.stops = make(map[any]context.CancelFunc)
+	}
+	for _, v := range addedV {
+		rt.goRun(v, v.Run)
+	}
+	for _, r := range addedR {
+		rt.bg.redises = append(rt.bg.redises, r)
+		rt.goRun(r, r.Run)
+	}
+	for _, v := range droppedV {
+		rt.stop(v)
+	}
+	for _, r := range droppedR {
+		rt.stop(r)
+		r.Close()
+	}
+}
+
+// goRun runs fn for owner v until v is dropped or Close. rt.bg is held.
+func (rt *Runtime) goRun(v any, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(rt.bg.ctx)
+	rt.bg.stops[v] = cancel
+	rt.bg.wg.Add(1)
+	go func() {
+		defer rt.bg.wg.Done()
+		fn(ctx)
+	}()
+}
+
+func (rt *Runtime) stop(v any) {
+	if cancel := rt.bg.stops[v]; cancel != nil {
+		cancel()
+		delete(rt.bg.stops, v)
+	}
+}
+
+// Close stops every background goroutine the runtime started and waits for
+// them, and closes the Redis clients. Call it at shutdown, after the
+// listeners stopped; nil-safe and idempotent.
+func (rt *Runtime) Close() {
+	if rt == nil {
+		return
+	}
+	rt.bg.Lock()
+	if rt.bg.cancel != nil {
+		rt.bg.cancel()
+	}
+	redises := rt.bg.redises
+	rt.bg.redises = nil
+	rt.bg.Unlock()
+	for _, r := range redises {
+		r.Close()
+	}
+	rt.bg.wg.Wait()
 }
 
 // Abort forgets what a rejected build acquired.
@@ -117,6 +193,7 @@ func (rt *Runtime) Abort() {
 	rt.Overloads.Abort()
 	rt.Verifiers.Abort()
 	rt.RateLimits.Abort()
+	rt.Redis.Abort()
 }
 
 // BreakerKey names a breaker: "pool/<pool>" for a pool's breaker,
@@ -231,7 +308,7 @@ func derefOr(p *int, def int) int {
 // route, or nil when the policy has none. Limiters are shared by the
 // routes of a policy (their keys, route ids for key "route", keep the
 // buckets apart) and survive applies that keep the settings.
-func rateLimit(d Deps, s *snapshot.Snapshot, pc *config.Policy) (proxy.Middleware, error) {
+func rateLimit(d Deps, s *snapshot.Snapshot, pc *config.Policy, redisAddr string) (proxy.Middleware, error) {
 	rl := pc.RateLimit
 	if rl == nil {
 		return nil, nil
@@ -241,12 +318,25 @@ func rateLimit(d Deps, s *snapshot.Snapshot, pc *config.Policy) (proxy.Middlewar
 		return nil, fmt.Errorf("policy %q: rate_limit.key: %w", pc.ID, err)
 	}
 	set := ratelimit.Settings{RPS: rl.RequestsPerSecond, Burst: rl.Burst, Scope: ratelimit.Local}
-	mk := func() (*ratelimit.Limiter, error) { return ratelimit.New(set) }
+	var opts []ratelimit.Option
+	if rl.Scope == config.ScopeGlobal && d.Runtime != nil && redisAddr != "" {
+		// A dry run (validation) limits locally: it must not connect.
+		set.Scope = ratelimit.Global
+		s.RedisKeys = append(s.RedisKeys, redisAddr)
+		r, err := d.Runtime.Redis.AcquireNew(redisAddr, func() (*ratelimit.Redis, error) {
+			return ratelimit.NewRedis(ratelimit.RedisOptions{Addr: redisAddr})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		opts = append(opts, ratelimit.WithRedis(r, pc.ID))
+	}
+	mk := func() (*ratelimit.Limiter, error) { return ratelimit.New(set, opts...) }
 	var l *ratelimit.Limiter
 	if d.Runtime == nil {
 		l, err = mk()
 	} else {
-		id := fmt.Sprintf("%s/%g/%d/%s", pc.ID, set.RPS, set.Burst, rl.Key)
+		id := fmt.Sprintf("%s/%g/%d/%s/%s/%s", pc.ID, set.RPS, set.Burst, rl.Key, rl.Scope, redisAddr)
 		s.RateLimitKeys = append(s.RateLimitKeys, id)
 		l, err = d.Runtime.RateLimits.AcquireNew(id, mk)
 	}

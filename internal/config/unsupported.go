@@ -16,11 +16,6 @@ func (c *Config) unsupported() Errors {
 	for i, r := range c.Routes {
 		gate(r.RequireMTLS, field(index("routes", i), "require_mtls"))
 	}
-	for i, p := range c.Policies {
-		// Local rate limits are built; the Redis-backed global scope is not
-		// wired to a Redis connection yet.
-		gate(p.RateLimit != nil && p.RateLimit.Scope == ScopeGlobal, field(field(index("policies", i), "rate_limit"), "scope"))
-	}
 	for i, p := range c.Pools {
 		gate(p.TLS != nil, field(index("pools", i), "tls"))
 		for j, ep := range p.Endpoints {
@@ -40,7 +35,6 @@ func (c *Config) unsupported() Errors {
 	gate(len(c.Cache) > 0, "cache")
 	gate(len(c.Plugins) > 0, "plugins")
 	gate(c.TLS != nil, "tls")
-	gate(c.Redis != nil, "redis")
 	gate(c.Rollout != nil, "rollout")
 	return errs
 }

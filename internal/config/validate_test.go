@@ -129,7 +129,7 @@ func TestValidate(t *testing.T) {
 			[]string{"policies[0].rate_limit.requests_per_second|greater than 0", `policies[0].rate_limit.key|invalid key "ip"`,
 				`policies[0].rate_limit.scope|invalid scope "world"`, "policies[0].rate_limit.burst|at least 1",
 				"policies[1].rate_limit.scope|need a redis section",
-				"policies[1].rate_limit.scope|not supported yet"}},
+			}},
 		{"policy breaker", "policies: [{id: p, circuit_breaker: {error_threshold_percent: 101}}]",
 			[]string{"policies[0].circuit_breaker.error_threshold_percent|between 1 and 100"}},
 
@@ -167,7 +167,7 @@ func TestValidate(t *testing.T) {
 			[]string{"server.max_header_bytes|at least 1024 bytes", "server.max_url_bytes|at least 256 bytes"}},
 		{"observability", "metrics: {path: metrics, token_env: '1BAD'}\nlogging: {redact_headers: ['Bad Header']}\ntracing: {sample_ratio: 1.5}\nredis: {address: 'redis'}",
 			[]string{`metrics.path|must start with "/"`, "metrics.token_env|invalid environment variable name", "logging.redact_headers[0]|invalid header name",
-				"tracing.sample_ratio|between 0 and 1, got 1.5", "redis.address|want host:port", "redis|not supported yet"}},
+				"tracing.sample_ratio|between 0 and 1, got 1.5", "redis.address|want host:port"}},
 		{"rollout", "rollout: {stages: [{name: a, fleet_percent: 50}, {name: a, fleet_percent: 10}, {fleet_percent: 0}], health_gates: [{metric: error_rate, threshold: 2}, {metric: p95_latency, threshold: 500}, {metric: cpu, threshold: 1}, {metric: p95_latency, threshold: 500ms}], auto_rollback: {error_budget_burn_rate: fast}}",
 			[]string{`rollout.stages[1].name|duplicate stage name "a"`, "rollout.stages[1].fleet_percent|must not be below the previous stage's (50)",
 				"rollout.stages[2].name|required", "rollout.stages[2].fleet_percent|between 1 and 100",
@@ -254,13 +254,13 @@ func TestValidateProgrammatic(t *testing.T) {
 
 func TestValidateErrorsInDocumentOrder(t *testing.T) {
 	t.Parallel()
-	c := mustParse(t, basePools+"routes: [{id: a, pool: x}, {id: b, path: /b, pool: y}]\nredis: {address: '127.0.0.1:6379'}")
+	c := mustParse(t, basePools+"routes: [{id: a, pool: x}, {id: b, path: /b, pool: y}]\ncache: [{route: a}]")
 	es := errorList(t, c.Validate())
 	var got []string
 	for _, e := range es {
 		got = append(got, e.Path)
 	}
-	want := []string{"routes[0].pool", "routes[1].pool", "redis"}
+	want := []string{"routes[0].pool", "routes[1].pool", "cache"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Validate() paths = %v, want %v", got, want)
 	}

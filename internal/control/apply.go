@@ -190,6 +190,11 @@ func (a *Applier) ResetBrake(route, actor string) bool {
 	return true
 }
 
+// Close stops the background work of the runtime state (Redis health
+// probes, JWKS refreshers) and waits for it. Call it once at shutdown,
+// after the listeners have stopped.
+func (a *Applier) Close() { a.runtime.Close() }
+
 // Runtime returns the registries of breakers and retry budgets, for the
 // admin views. Safe for concurrent use.
 func (a *Applier) Runtime() *compile.Runtime { return a.runtime }

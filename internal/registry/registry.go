@@ -82,7 +82,11 @@ func (r *Registry[T]) AcquireNew(key string, mk func() (T, error)) (T, error) {
 // applying the pending updates; entries not in keys are dropped (and, if
 // T has a Close() method, closed). Call it after the swap of the snapshot
 // built with those keys.
-func (r *Registry[T]) Commit(keys []string) {
+func (r *Registry[T]) Commit(keys []string) { r.CommitDiff(keys) }
+
+// CommitDiff is Commit that also returns the values that became live and
+// those dropped, for owners of values with goroutines to start and stop.
+func (r *Registry[T]) CommitDiff(keys []string) (added, dropped []T) {
 	r.mu.Lock()
 	next := make(map[string]T, len(keys))
 	for _, k := range keys {
@@ -92,7 +96,11 @@ func (r *Registry[T]) Commit(keys []string) {
 			next[k] = v
 		}
 	}
-	var dropped []T
+	for k, v := range next {
+		if _, was := r.live[k]; !was {
+			added = append(added, v)
+		}
+	}
 	for k, v := range r.live {
 		if _, ok := next[k]; !ok {
 			dropped = append(dropped, v)
@@ -111,6 +119,7 @@ func (r *Registry[T]) Commit(keys []string) {
 			c.Close()
 		}
 	}
+	return added, dropped
 }
 
 // Abort forgets what the build in progress acquired; live values and their

@@ -70,6 +70,8 @@ type Snapshot struct {
 	VerifierKeys []string
 	// RateLimitKeys name the rate limiters the routes and chains use.
 	RateLimitKeys []string
+	// RedisKeys are the Redis addresses global rate limits use.
+	RedisKeys []string
 }
 
 // Route is one compiled route. Immutable once published.

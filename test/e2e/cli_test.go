@@ -57,9 +57,9 @@ pools:
 		{name: "tls not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
 			"tls: {min_version: \"1.2\"}\n",
 			wantCode: 1, wantStderr: []string{"not supported yet: tls"}},
-		{name: "global rate_limit not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p, policy: r}\n" + poolBlock +
-			"policies:\n  - id: r\n    rate_limit: {requests_per_second: 10, scope: global}\nredis: {address: '127.0.0.1:6379'}\n",
-			wantCode: 1, wantStderr: []string{"not supported yet: policies[0].rate_limit.scope"}},
+		{name: "plugins not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
+			"plugins:\n  - {id: x, type: builtin, name: structured_logger}\n",
+			wantCode: 1, wantStderr: []string{"not supported yet: plugins"}},
 		{name: "pool tls not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" +
 			"pools:\n  - id: p\n    endpoints: [{address: 127.0.0.1:9}]\n    tls: {server_name: x}\n",
 			wantCode: 1, wantStderr: []string{"not supported yet: pools[0].tls"}},

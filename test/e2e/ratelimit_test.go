@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -61,5 +63,66 @@ pools: [{id: p, endpoints: [{address: "%s"}]}]
 	m := p.metrics(t)
 	if got := sumSamples(m, "proxy_errors_total", map[string]string{"category": "rate_limited"}); got != 3 {
 		t.Fatalf("proxy_errors_total{category=rate_limited} = %v, want 3", got)
+	}
+}
+
+// startRedis runs a throwaway redis-server on a free loopback port for the
+// test (make test installs it).
+func startRedis(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("this test needs redis-server: run scripts/test-deps.sh (make test does): %v", err)
+	}
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	eventually(t, 10*time.Second, func() error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		c.Close()
+		return nil
+	})
+	return addr
+}
+
+// TestGlobalRateLimitSharedByProxies: two proxies with the same global
+// limit share one bucket per key through Redis.
+func TestGlobalRateLimitSharedByProxies(t *testing.T) {
+	t.Parallel()
+	redis := startRedis(t)
+	up := newEcho(t, "u")
+	cfg := fmt.Sprintf(`
+redis: {address: "%s"}
+routes: [{id: r, path_prefix: /, pool: p, policy: g}]
+policies: [{id: g, rate_limit: {requests_per_second: 0.1, burst: 4, key: "header:X-User", scope: global}}]
+pools: [{id: p, endpoints: [{address: "%s"}]}]
+`, redis, up.addr) + fastShutdown
+	p1, p2 := startProxy(t, cfg), startProxy(t, cfg)
+	c := newClient(t, 10*time.Second)
+	ok, limited := 0, 0
+	for i := range 8 {
+		p := p1
+		if i%2 == 1 {
+			p = p2
+		}
+		resp, _ := do(t, c, "GET", p.url("/x"), "", http.Header{"X-User": {"carol"}}, nil)
+		switch resp.StatusCode {
+		case 200:
+			ok++
+		case 429:
+			limited++
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if ok != 4 || limited != 4 {
+		t.Fatalf("8 requests over two proxies sharing a burst of 4: %d admitted, %d limited; want 4 and 4", ok, limited)
 	}
 }
