@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // KeyFunc maps a request to its bucket key. clientIP is the client's
@@ -37,7 +39,7 @@ func ParseKey(spec string) (KeyFunc, error) {
 		return func(_ *http.Request, _, routeID string) string { return routeID }, nil
 	case strings.HasPrefix(spec, "header:"):
 		name := strings.TrimPrefix(spec, "header:")
-		if !validHeaderName(name) {
+		if !httpwire.ValidToken(name) {
 			return nil, fmt.Errorf("rate limit key %q: invalid header name", spec)
 		}
 		name = textproto.CanonicalMIMEHeaderKey(name)
@@ -49,21 +51,4 @@ func ParseKey(spec string) (KeyFunc, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("rate limit key %q: want client_ip, route or header:NAME", spec)
-}
-
-// validHeaderName reports whether name is an RFC 9110 token.
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // Table is a compiled set of rules. Build it with Compile; it never changes
@@ -303,7 +305,7 @@ func (c *compiler) pattern(cache map[string]*pattern, src string, fold bool) (*p
 func methods(in []string) ([]string, error) {
 	var out []string
 	for _, m := range in {
-		if !isToken(m) {
+		if !httpwire.ValidToken(m) {
 			return nil, fmt.Errorf("%q is not a method token", m)
 		}
 		if !slices.Contains(out, m) {
@@ -322,7 +324,7 @@ func headers(in map[string]string) ([]pair, error) {
 	}
 	out := make([]pair, 0, len(in))
 	for _, name := range slices.Sorted(maps.Keys(in)) {
-		if !isToken(name) {
+		if !httpwire.ValidToken(name) {
 			return nil, fmt.Errorf("%q is not a header name", name)
 		}
 		out = append(out, pair{http.CanonicalHeaderKey(name), in[name]})
@@ -349,24 +351,6 @@ func query(in map[string]string) ([]pair, error) {
 		out = append(out, pair{key, in[key]})
 	}
 	return out, nil
-}
-
-// isToken reports whether s is an RFC 9110 token, the syntax of methods and
-// header names.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // copyRule copies r deeply enough that the caller's later changes to its

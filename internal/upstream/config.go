@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // Balancer names a load-balancing algorithm. The zero value means unset;
@@ -122,13 +124,13 @@ func ParseHashKey(s string) (HashKey, error) {
 		return HashKey{Kind: HashClientIP}, nil
 	}
 	if name, ok := strings.CutPrefix(s, "header:"); ok {
-		if !isToken(name) {
+		if !httpwire.ValidToken(name) {
 			return HashKey{}, fmt.Errorf("hash key %q: invalid header name", s)
 		}
 		return HashKey{Kind: HashHeader, Name: http.CanonicalHeaderKey(name)}, nil
 	}
 	if name, ok := strings.CutPrefix(s, "cookie:"); ok {
-		if !isToken(name) {
+		if !httpwire.ValidToken(name) {
 			return HashKey{}, fmt.Errorf("hash key %q: invalid cookie name", s)
 		}
 		return HashKey{Kind: HashCookie, Name: name}, nil
@@ -148,24 +150,6 @@ func (k HashKey) String() string {
 		return "client_ip"
 	}
 	return ""
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token, the grammar of
-// both header field names and cookie names (RFC 6265 section 4.1.1).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // Transport defaults, applied to zero fields of TransportConfig.

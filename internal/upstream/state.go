@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keelproxy/keel/internal/httpwire"
 	"github.com/keelproxy/keel/internal/obs"
 )
 
@@ -170,7 +171,7 @@ func validHashKey(k HashKey) error {
 	case HashClientIP:
 		return nil
 	case HashHeader, HashCookie:
-		if isToken(k.Name) {
+		if httpwire.ValidToken(k.Name) {
 			return nil
 		}
 		return fmt.Errorf("hash key %v: invalid name", k)
