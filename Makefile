@@ -33,6 +33,8 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/router/ ./internal/proxy/ ./internal/obs/ ./internal/upstream/ ./internal/server/h1/
 	$(GO) test -run '^$$' -bench 'Apply10000|Validate10000' -benchmem -benchtime 5x ./internal/control/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/resilience/ ./internal/traffic/ ./internal/overload/ ./internal/ratelimit/ ./internal/auth/ ./internal/tracing/
+	$(GO) test -run '^$$' -bench 'HedgingTail' -benchtime 2000x ./internal/proxy/
 
 # Side-by-side comparison with nginx, HAProxy, Caddy and plain Go proxies
 # (../shared/bench; takes ~10 minutes and needs an otherwise idle machine).

@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// TestCanarySplitStickyCohort: a 10% canary over 2,000 requests lands on
+// TestCanarySplitStickyCohort: a 10% canary over 10,000 requests lands on
 // exactly 10% (the split is a counter, not a coin), a sticky key never
 // flips, and a cohort header wins over the split.
 func TestCanarySplitStickyCohort(t *testing.T) {
@@ -34,7 +34,7 @@ pools:
 `, stable.addr, canary.addr, beta.addr) + fastShutdown
 	p := startProxy(t, cfg)
 	c := newClient(t, 10*time.Second)
-	const n = 2000
+	const n = 10000
 	got := map[string]int{}
 	for range n {
 		resp, _ := do(t, c, "GET", p.url("/split/x"), "", nil, nil)
