@@ -91,10 +91,10 @@ func NewRuntime(m *obs.Metrics) *Runtime {
 		Overloads: registry.New(func(string) *overload.Limiter {
 			return overload.New(overload.Settings{}, nil)
 		}),
-		// Verifiers are made by AcquireNew with their settings.
-		Verifiers:  registry.New(func(string) *auth.Verifier { return nil }),
-		RateLimits: registry.New(func(string) *ratelimit.Limiter { return nil }),
-		Redis:      registry.New(func(string) *ratelimit.Redis { return nil }),
+		// These values need their settings to be built: AcquireNew only.
+		Verifiers:  registry.New[*auth.Verifier](nil),
+		RateLimits: registry.New[*ratelimit.Limiter](nil),
+		Redis:      registry.New[*ratelimit.Redis](nil),
 	}
 	rt.Splits = registry.New(func(route string) *traffic.Split {
 		sp := traffic.NewSplit(traffic.Settings{}, nil)

@@ -79,7 +79,7 @@ func trafficHandler(d Deps, s *snapshot.Snapshot, rc *config.Route, tp *config.T
 		plan = d.Runtime.Splits.Acquire(rc.ID, func(sp *traffic.Split) { sp.Update(settings) })
 	}
 	return &proxy.Split{Plan: plan, Pools: pools, Default: pools[stable],
-		NeedClientIP: settings.Sticky.Kind == traffic.KeyClientIP}, nil
+		NeedClientIP: settings.Sticky.Kind == traffic.KeyClientIP, RouteID: rc.ID, Metrics: d.Metrics}, nil
 }
 
 // overloadLimiter returns the route's overload limiter, or nil.

@@ -38,6 +38,7 @@ type Metrics struct {
 	logDropped       prometheus.Counter
 	errors           *prometheus.CounterVec
 	retries          *prometheus.CounterVec
+	canary           *prometheus.CounterVec
 	breakerState     *prometheus.GaugeVec
 	breakerTrips     *prometheus.CounterVec
 	budgets          *budgetCollector
@@ -102,6 +103,9 @@ func NewMetrics() *Metrics {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proxy_retries_total", Help: "Requests that wanted a retry, by route and outcome (success, exhausted, budget).",
 		}, []string{"route", "outcome"}),
+		canary: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_canary_requests_total", Help: "Requests of routes with a traffic plan, by variant (stable, canary, cohort:<name>).",
+		}, []string{"route", "variant"}),
 		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "proxy_breaker_state", Help: "1 for the current state of a pool's circuit breaker (closed, open, half_open), 0 for the others.",
 		}, []string{"pool", "state"}),
@@ -114,7 +118,7 @@ func NewMetrics() *Metrics {
 	reg.MustRegister(m.requests, m.requestDuration, m.requestSize, m.responseSize,
 		m.upstreamRequests, m.upstreamDuration, m.poolHealthy, m.poolTotal,
 		m.configVersion, m.configApplies, m.logDropped, m.errors,
-		m.retries, m.breakerState, m.breakerTrips, m.budgets,
+		m.retries, m.canary, m.breakerState, m.breakerTrips, m.budgets,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -273,6 +277,17 @@ func (m *Metrics) ForgetRoute(route string) {
 	m.requestSize.DeleteLabelValues(route)
 	m.responseSize.DeleteLabelValues(route)
 	m.retries.DeletePartialMatch(prometheus.Labels{"route": route})
+	m.canary.DeletePartialMatch(prometheus.Labels{"route": route})
+}
+
+// CanaryRequest counts a request of a route with a traffic plan under the
+// variant that served it. Label values come from config (route id, cohort
+// names), never from request data.
+func (m *Metrics) CanaryRequest(route, variant string) {
+	if m == nil {
+		return
+	}
+	m.canary.WithLabelValues(route, variant).Inc()
 }
 
 // RetryOutcome counts a request that wanted a retry: "success" (a retry

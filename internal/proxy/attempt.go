@@ -159,19 +159,12 @@ func replayBody(r *http.Request) ([]byte, io.Reader, bool, error) {
 	if r.ContentLength > maxReplay {
 		return nil, r.Body, false, nil
 	}
-	buf := make([]byte, 0, min(max(r.ContentLength, 512), maxReplay+1))
-	for len(buf) <= maxReplay {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Body.Read(buf[len(buf):min(cap(buf), maxReplay+1)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil, true, nil
-		}
-		if err != nil {
-			return nil, nil, false, err
-		}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, maxReplay+1))
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if len(buf) <= maxReplay {
+		return buf, nil, true, nil
 	}
 	return nil, io.MultiReader(bytes.NewReader(buf), r.Body), false, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/keelproxy/keel/internal/proxy"
 	"github.com/keelproxy/keel/internal/server/h1"
 	"github.com/keelproxy/keel/internal/snapshot"
+	"github.com/keelproxy/keel/internal/tracing"
 	"github.com/keelproxy/keel/internal/upstream"
 )
 
@@ -52,7 +53,17 @@ pools:
 }
 
 func benchmarkSmallGET(b *testing.B, cfgYAML, upAddr string) {
-	cfg, err := config.Parse([]byte(strings.ReplaceAll(cfgYAML, "@UP@", upAddr)), config.FormatYAML)
+	url := serveBench(b, strings.ReplaceAll(cfgYAML, "@UP@", upAddr), nil)
+	req, _ := http.NewRequest("GET", url+"/x", nil)
+	runGETs(b, req)
+}
+
+// serveBench compiles the YAML config doc and serves it through our h1
+// server and a Handler (tracing with tr; nil traces nothing) until the
+// benchmark ends. It returns the proxy's base URL.
+func serveBench(b *testing.B, doc string, tr *tracing.Provider) string {
+	b.Helper()
+	cfg, err := config.Parse([]byte(doc), config.FormatYAML)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -60,29 +71,39 @@ func benchmarkSmallGET(b *testing.B, cfgYAML, upAddr string) {
 		b.Fatal(err)
 	}
 	st := upstream.NewState(nil)
-	defer st.Close()
-	snap, err := compile.Snapshot(cfg, compile.Deps{State: st})
+	b.Cleanup(st.Close)
+	snap, err := compile.Snapshot(cfg, compile.Deps{State: st, Tracing: tr})
 	if err != nil {
 		b.Fatal(err)
 	}
 	st.Commit(snap.PoolList)
 	var h snapshot.Holder
 	h.Swap(snap)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := &h1.Server{Handler: proxy.NewHandler(&h, proxy.Options{})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &h1.Server{Handler: proxy.NewHandler(&h, proxy.Options{Tracing: tr})}
 	go srv.Serve(ln)
-	defer srv.Close()
+	b.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
 
+// runGETs sends req b.N times over keep-alive connections and fails on any
+// status but 200.
+func runGETs(b *testing.B, req *http.Request) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	url := "http://" + ln.Addr().String() + "/x"
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		resp, err := client.Get(url)
+		resp, err := client.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,13 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/keelproxy/keel/internal/compile"
-	"github.com/keelproxy/keel/internal/config"
-	"github.com/keelproxy/keel/internal/proxy"
-	"github.com/keelproxy/keel/internal/server/h1"
-	"github.com/keelproxy/keel/internal/snapshot"
 	"github.com/keelproxy/keel/internal/tracing"
-	"github.com/keelproxy/keel/internal/upstream"
 )
 
 // BenchmarkProxyChain is the middleware bar of the traffic issue: a small
@@ -80,45 +73,13 @@ middleware:
 		b.Run(tc.name, func(b *testing.B) {
 			doc := strings.NewReplacer("@JWKS@", jwksPath).Replace(tc.cfg) +
 				"pools: [{id: p, endpoints: [{address: \"" + up.Listener.Addr().String() + "\"}]}]\n"
-			cfg, err := config.Parse([]byte(doc), config.FormatYAML)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := cfg.Validate(); err != nil {
-				b.Fatal(err)
-			}
-			st := upstream.NewState(nil)
-			defer st.Close()
 			tr := tracer
 			if tc.name == "core" {
 				tr = nil // the core measures the plain data plane
 			}
-			snap, err := compile.Snapshot(cfg, compile.Deps{State: st, Tracing: tr})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var h snapshot.Holder
-			h.Swap(snap)
-			ln, _ := net.Listen("tcp", "127.0.0.1:0")
-			srv := &h1.Server{Handler: proxy.NewHandler(&h, proxy.Options{Tracing: tr})}
-			go srv.Serve(ln)
-			defer srv.Close()
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-			req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/x", nil)
+			req, _ := http.NewRequest("GET", serveBench(b, doc, tr)+"/x", nil)
 			req.Header.Set("Authorization", "Bearer "+token)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b.Fatalf("status %d", resp.StatusCode)
-				}
-			}
+			runGETs(b, req)
 		})
 	}
 }

@@ -106,17 +106,6 @@ func Fail(w http.ResponseWriter, c Category, retryAfter time.Duration) {
 	writeError(w, c, "")
 }
 
-// SetVariant records which traffic variant and pool served the request,
-// for the access log and metrics.
-func SetVariant(w http.ResponseWriter, variant, pool string) {
-	if x := exchangeOf(w); x != nil {
-		x.rec.CanaryVariant = variant
-		if x.route == nil || pool != x.route.PoolID {
-			x.pool = pool
-		}
-	}
-}
-
 // ResponseStatus returns the status written so far through w (0 before
 // WriteHeader), for stages that observe outcomes (the canary brake).
 func ResponseStatus(w http.ResponseWriter) int {

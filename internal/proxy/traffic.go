@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/overload"
 	"github.com/keelproxy/keel/internal/traffic"
 )
@@ -55,6 +56,10 @@ type Split struct {
 	Default http.Handler
 	// NeedClientIP is set when the sticky key is the client address.
 	NeedClientIP bool
+	// RouteID and Metrics count requests per variant; nil Metrics counts
+	// nothing.
+	RouteID string
+	Metrics *obs.Metrics
 }
 
 // ServeHTTP implements http.Handler.
@@ -83,4 +88,5 @@ func (s *Split) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status := ResponseStatus(w)
 	failed := status >= 500 || (x != nil && x.category != "" && x.category != ErrClientClosed)
 	s.Plan.Record(d.Variant, failed, time.Since(start))
+	s.Metrics.CanaryRequest(s.RouteID, d.Variant)
 }

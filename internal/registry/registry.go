@@ -22,7 +22,8 @@ type Registry[T any] struct {
 }
 
 // New returns an empty registry whose Acquire creates missing values with
-// create.
+// create. create may be nil for a registry whose values need more than a
+// key to build: it is then filled only through AcquireNew.
 func New[T any](create func(key string) T) *Registry[T] {
 	return &Registry[T]{create: create, live: make(map[string]T),
 		pending: make(map[string]T), updates: make(map[string]func(T))}

@@ -43,6 +43,9 @@ pools:
 	if got["canary"] != n/10 || got["stable"] != n-n/10 {
 		t.Fatalf("10%% canary over %d requests: %v, want exactly %d canary", n, got, n/10)
 	}
+	if got := sumSamples(p.metrics(t), "proxy_canary_requests_total", map[string]string{"route": "split", "variant": "canary"}); got != n/10 {
+		t.Fatalf("proxy_canary_requests_total{route=split,variant=canary} = %v, want %d", got, n/10)
+	}
 	resp, _ := do(t, c, "GET", p.url("/split/x"), "", http.Header{"X-Cohort": {"beta"}}, nil)
 	if resp.Header.Get("X-Upstream") != "beta" {
 		t.Fatalf("cohort beta served by %q", resp.Header.Get("X-Upstream"))
