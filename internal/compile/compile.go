@@ -28,6 +28,10 @@ const Via = "1.1 keel"
 type Deps struct {
 	// State holds endpoint runtime state across snapshots. Required.
 	State *upstream.State
+	// Version is cfg.Version() when the caller has already computed it
+	// (the apply pipeline needs it first, for the unchanged check); ""
+	// computes it here. Hashing a 10,000-route config costs ~18 ms.
+	Version string
 	// Metrics resolves per-route instruments; nil records nothing.
 	Metrics *obs.Metrics
 	// LookupEnv reads the environment variables a config names (the
@@ -58,7 +62,7 @@ func Empty() *snapshot.Snapshot {
 // either way.
 func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 	s := &snapshot.Snapshot{
-		Version:   cfg.Version(),
+		Version:   d.Version,
 		Label:     cfg.Label,
 		BuiltAt:   time.Now(),
 		Pools:     make(map[string]*upstream.Pool, len(cfg.Pools)),
@@ -69,6 +73,9 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 
 		MetricsDisabled: cfg.Metrics.Enabled != nil && !*cfg.Metrics.Enabled,
 		MetricsPath:     cfg.Metrics.Path,
+	}
+	if s.Version == "" {
+		s.Version = cfg.Version()
 	}
 	var err error
 	if s.TrustedProxies, err = trustedProxies(cfg.Server.TrustedProxies); err != nil {

@@ -256,7 +256,8 @@ func (a *Applier) activate(cfg *config.Config, req Request, action string) (Resu
 			Result: "unchanged", Detail: map[string]any{"source": string(req.Source)}})
 		return Result{Version: version, PreviousVersion: version, AppliedAt: prev.BuiltAt, Unchanged: true}, nil
 	}
-	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics, Runtime: a.runtime, Tracing: a.tracing})
+	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics, Runtime: a.runtime,
+		Tracing: a.tracing, Version: version})
 	if err != nil {
 		// The failed build may have registered endpoint entries, breakers
 		// and budgets; committing the still-active pools and aborting the

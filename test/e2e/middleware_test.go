@@ -78,7 +78,7 @@ func TestHeaderTransformOnProxyErrors(t *testing.T) {
 routes: [{id: r, path_prefix: /, pool: p, middleware: m}]
 middleware: [{id: m, stages: [{type: header_transform, config: {response_add: {X-Served-By: keel}}}]}]
 pools: [{id: p, endpoints: [{address: "%s"}]}]
-`, closedAddr(t)) + fastShutdown
+`, freeAddr(t)) + fastShutdown
 	p := startProxy(t, cfg)
 	resp, b := do(t, newClient(t, 10*time.Second), "GET", p.url("/x"), "", nil, nil)
 	checkProxyError(t, resp, b, 502, "upstream_connect_failed")

@@ -13,25 +13,6 @@ import (
 	"time"
 )
 
-// closedAddr returns a loopback address nothing listens on: connecting to
-// it is refused at once.
-func closedAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// get sends method path with body to the proxy.
-func get(t testing.TB, c *http.Client, p *proxyServer, method, path string, body io.Reader) (*http.Response, []byte) {
-	t.Helper()
-	return do(t, c, method, p.url(path), "", nil, body)
-}
-
 func TestRetryConnectFailureAndStatus(t *testing.T) {
 	t.Parallel()
 	var flaky atomic.Int64
@@ -44,7 +25,7 @@ func TestRetryConnectFailureAndStatus(t *testing.T) {
 		io.ReadAll(r.Body)
 		w.WriteHeader(503)
 	})
-	refused := closedAddr(t)
+	refused := freeAddr(t)
 	cfg := fmt.Sprintf(`
 routes:
   - {id: refuse, path_prefix: /refuse, pool: refusing, policy: retry}
@@ -62,19 +43,19 @@ pools:
 	c := newClient(t, 10*time.Second)
 
 	for i := range 10 {
-		if resp, b := get(t, c, p, "GET", "/refuse/x", nil); resp.StatusCode != 200 || !strings.HasPrefix(string(b), "good") {
+		if resp, b := do(t, c, "GET", p.url("/refuse/x"), "", nil, nil); resp.StatusCode != 200 || !strings.HasPrefix(string(b), "good") {
 			t.Fatalf("GET /refuse #%d = %d %q, want 200 from good (a refused connection is retried on the other endpoint)", i, resp.StatusCode, b)
 		}
-		if resp, b := get(t, c, p, "GET", "/flaky/x", nil); resp.StatusCode != 200 {
+		if resp, b := do(t, c, "GET", p.url("/flaky/x"), "", nil, nil); resp.StatusCode != 200 {
 			t.Fatalf("GET /flaky #%d = %d %q, want 200 (503 retried)", i, resp.StatusCode, b)
 		}
 	}
 	// A replayable body is sent again, whole, on the retry.
 	body := strings.Repeat("x", 1000)
-	if resp, b := get(t, c, p, "PUT", "/flaky/put", strings.NewReader(body)); resp.StatusCode != 200 || string(b) != "good PUT 1000" {
+	if resp, b := do(t, c, "PUT", p.url("/flaky/put"), "", nil, strings.NewReader(body)); resp.StatusCode != 200 || string(b) != "good PUT 1000" {
 		// PUT is idempotent; the first attempt may land on either
 		// endpoint, so one of two requests proves the replay.
-		if resp2, b2 := get(t, c, p, "PUT", "/flaky/put", strings.NewReader(body)); resp2.StatusCode != 200 || string(b2) != "good PUT 1000" {
+		if resp2, b2 := do(t, c, "PUT", p.url("/flaky/put"), "", nil, strings.NewReader(body)); resp2.StatusCode != 200 || string(b2) != "good PUT 1000" {
 			t.Fatalf("PUT with a body = %d %q / %d %q, want the body replayed to good", resp.StatusCode, b, resp2.StatusCode, b2)
 		}
 	}
@@ -82,7 +63,7 @@ pools:
 	flaky.Store(0)
 	sawPost503 := false
 	for range 4 {
-		resp, _ := get(t, c, p, "POST", "/post/x", strings.NewReader("y"))
+		resp, _ := do(t, c, "POST", p.url("/post/x"), "", nil, strings.NewReader("y"))
 		sawPost503 = sawPost503 || resp.StatusCode == 503
 	}
 	if !sawPost503 || flaky.Load() != 2 {
@@ -91,7 +72,7 @@ pools:
 	// Without a retry policy the 503 goes back as is.
 	sawNoRetry503 := false
 	for range 4 {
-		resp, _ := get(t, c, p, "GET", "/noretry/x", nil)
+		resp, _ := do(t, c, "GET", p.url("/noretry/x"), "", nil, nil)
 		sawNoRetry503 = sawNoRetry503 || resp.StatusCode == 503
 	}
 	if !sawNoRetry503 {
@@ -169,7 +150,7 @@ pools: [{id: p, balancer: round_robin, endpoints: [{address: "%s"}, {address: "%
 	c := newClient(t, 10*time.Second)
 	for i := range 4 {
 		start := time.Now()
-		resp, b := get(t, c, p, "GET", "/x", nil)
+		resp, b := do(t, c, "GET", p.url("/x"), "", nil, nil)
 		if resp.StatusCode != 200 || string(b) != "fast" {
 			t.Fatalf("GET #%d = %d %q, want 200 fast", i, resp.StatusCode, b)
 		}
@@ -199,12 +180,12 @@ pools:
 	p := startProxy(t, "routes: [{id: r, path_prefix: /, pool: p}]\n"+base)
 	c := newClient(t, 10*time.Second)
 	for i := range 5 {
-		if resp, _ := get(t, c, p, "GET", "/x", nil); resp.StatusCode != 500 {
+		if resp, _ := do(t, c, "GET", p.url("/x"), "", nil, nil); resp.StatusCode != 500 {
 			t.Fatalf("request %d = %d, want the upstream's 500 while the breaker counts", i, resp.StatusCode)
 		}
 	}
 	before := up.hits.Load()
-	resp, b := get(t, c, p, "GET", "/x", nil)
+	resp, b := do(t, c, "GET", p.url("/x"), "", nil, nil)
 	checkProxyError(t, resp, b, 503, "circuit_open")
 	if got := resp.Header.Get("X-Proxy-Circuit-Open"); got != "p" {
 		t.Fatalf("X-Proxy-Circuit-Open = %q, want the pool id p", got)
@@ -225,7 +206,7 @@ pools:
 		if _, v := p.readyVersion(t); v == "" {
 			return fmt.Errorf("no version")
 		}
-		resp, _ := get(t, c, p, "GET", "/other", nil)
+		resp, _ := do(t, c, "GET", p.url("/other"), "", nil, nil)
 		if resp.Header.Get("X-Proxy-Error") != "circuit_open" {
 			return fmt.Errorf("after the apply, /other = %d %q; want circuit_open (state kept)", resp.StatusCode, resp.Header.Get("X-Proxy-Error"))
 		}
@@ -252,14 +233,14 @@ pools:
 	// After open_duration a half-open probe goes through; success closes.
 	failing.Store(false)
 	eventually(t, 5*time.Second, func() error {
-		resp, b := get(t, c, p, "GET", "/x", nil)
+		resp, b := do(t, c, "GET", p.url("/x"), "", nil, nil)
 		if resp.StatusCode != 200 {
 			return fmt.Errorf("GET = %d %q, want 200 once half-open lets a probe through", resp.StatusCode, b)
 		}
 		return nil
 	})
 	for range 5 {
-		if resp, _ := get(t, c, p, "GET", "/x", nil); resp.StatusCode != 200 {
+		if resp, _ := do(t, c, "GET", p.url("/x"), "", nil, nil); resp.StatusCode != 200 {
 			t.Fatalf("after closing: %d", resp.StatusCode)
 		}
 	}
@@ -353,7 +334,7 @@ pools:
 	served := func(n int) map[string]int {
 		got := map[string]int{}
 		for range n {
-			resp, _ := get(t, c, p, "GET", "/x", nil)
+			resp, _ := do(t, c, "GET", p.url("/x"), "", nil, nil)
 			got[resp.Header.Get("X-Upstream")]++
 		}
 		return got
@@ -412,11 +393,11 @@ pools:
 	p := startProxy(t, cfg)
 	c := newClient(t, 10*time.Second)
 	for range 6 { // three failures reach a
-		get(t, c, p, "GET", "/x", nil)
+		do(t, c, "GET", p.url("/x"), "", nil, nil)
 	}
 	before := a.hits.Load()
 	for i := range 10 {
-		if resp, _ := get(t, c, p, "GET", "/x", nil); resp.Header.Get("X-Upstream") != "b" {
+		if resp, _ := do(t, c, "GET", p.url("/x"), "", nil, nil); resp.Header.Get("X-Upstream") != "b" {
 			t.Fatalf("request %d after a's ejection went to %q, want b", i, resp.Header.Get("X-Upstream"))
 		}
 	}
@@ -432,13 +413,13 @@ pools:
 	// A pool whose only endpoint is out: no_healthy_upstream, except at
 	// most one request per second that trickles through.
 	for range 2 {
-		get(t, c, p, "GET", "/solo/x", nil)
+		do(t, c, "GET", p.url("/solo/x"), "", nil, nil)
 	}
 	soloBefore := a.hits.Load()
 	noHealthy := 0
 	start := time.Now()
 	for range 20 {
-		resp, b := get(t, c, p, "GET", "/solo/x", nil)
+		resp, b := do(t, c, "GET", p.url("/solo/x"), "", nil, nil)
 		if resp.Header.Get("X-Proxy-Error") == "no_healthy_upstream" {
 			checkProxyError(t, resp, b, 503, "no_healthy_upstream")
 			noHealthy++
@@ -476,7 +457,7 @@ pools: [{id: p, balancer: round_robin, endpoints: [{address: "%s"}, {address: "%
 	var worst time.Duration
 	for range 12 {
 		start := time.Now()
-		resp, b := get(t, c, p, "GET", "/x", nil)
+		resp, b := do(t, c, "GET", p.url("/x"), "", nil, nil)
 		if resp.StatusCode != 200 || string(b) != "ok" {
 			t.Fatalf("GET = %d %q", resp.StatusCode, b)
 		}
@@ -517,7 +498,7 @@ pools:
 	c := newClient(t, 10*time.Second)
 	eventually(t, 10*time.Second, func() error {
 		for range 40 {
-			get(t, c, p, "GET", "/x", nil)
+			do(t, c, "GET", p.url("/x"), "", nil, nil)
 		}
 		_, out := adminCall(t, p, "GET", "/api/v2/pools/p/health", "", nil)
 		if out["healthy"] != float64(3) {
@@ -527,7 +508,7 @@ pools:
 	})
 	// The cap holds: the second bad endpoint stays in.
 	for range 40 {
-		get(t, c, p, "GET", "/x", nil)
+		do(t, c, "GET", p.url("/x"), "", nil, nil)
 	}
 	time.Sleep(700 * time.Millisecond)
 	_, out := adminCall(t, p, "GET", "/api/v2/pools/p/health", "", nil)
