@@ -356,6 +356,20 @@ pools:
 	if v := sumSamples(p.metrics(t), "proxy_pool_healthy_endpoints", map[string]string{"pool": "p"}); v != 1 {
 		t.Fatalf("proxy_pool_healthy_endpoints{pool=p} = %v, want 1", v)
 	}
+	// An unrelated apply keeps the checkers and their verdicts: a is
+	// still out right after it (a restarted checker would start it
+	// healthy again).
+	_, before := p.readyVersion(t)
+	p.writeConfig(t, cfg+"\nversion: unrelated\n")
+	eventually(t, 5*time.Second, func() error {
+		if _, v := p.readyVersion(t); v == before {
+			return fmt.Errorf("config not applied yet")
+		}
+		return nil
+	})
+	if got := served(10); got["a"] != 0 {
+		t.Fatalf("after an unrelated apply, a failing its checks served %d of 10", got["a"])
+	}
 	sick.Store(false)
 	eventually(t, 5*time.Second, func() error {
 		if got := served(6); got["a"] == 0 {
