@@ -89,7 +89,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		adminToken: os.Getenv("ADMIN_TOKEN"),
 		logJSON:    false, logLevel: *logLevel,
 	}
-	onReady := func(data, admin string) {
+	onReady := func(a listenerAddrs) {
+		data, admin := a.data, a.admin
 		fmt.Fprintf(stderr, `
 keel demo is running.
   data plane: http://%[1]s     admin: http://%[2]s

@@ -45,8 +45,8 @@ func newFlags(out io.Writer) *flags {
 	fs := f.fs
 	fs.StringVar(&f.configFile, "config-file", "", "YAML (.yaml/.yml) or JSON (.json) config file [env PROXY_CONFIG_FILE]")
 	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "data-plane HTTP listener (HTTP/1.1, plus h2c when server.h2c)")
-	fs.StringVar(&f.tlsAddr, "tls-addr", "", "data-plane TLS listener (not supported yet)")
-	fs.StringVar(&f.h3Addr, "h3-addr", "", "data-plane HTTP/3 listener (not supported yet)")
+	fs.StringVar(&f.tlsAddr, "tls-addr", "", "data-plane TLS listener, HTTP/1.1 and HTTP/2 by ALPN; empty = off")
+	fs.StringVar(&f.h3Addr, "h3-addr", "", "data-plane HTTP/3 listener (QUIC, UDP), same routes and certificates; announced by Alt-Svc on TLS responses; empty = off")
 	fs.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:9000", "admin listener [env PROXY_ADMIN_ADDRESS]")
 	fs.BoolVar(&f.enableAdmin, "enable-admin", true, "serve the admin listener")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "separate metrics listener; empty serves /metrics on the admin listener [env PROXY_METRICS_ADDRESS]")
@@ -97,8 +97,8 @@ func (f *flags) parse(args []string) error {
 
 	var unsupported []string
 	for name, on := range map[string]bool{
-		"tls-addr": f.tlsAddr != "", "h3-addr": f.h3Addr != "", "enable-pull": f.enablePull,
-		"pull-url": f.pullURL != "", "etcd-endpoints": f.etcdEndpoints != "",
+		"enable-pull": f.enablePull,
+		"pull-url":    f.pullURL != "", "etcd-endpoints": f.etcdEndpoints != "",
 		"public-key-file": f.publicKeyFile != "",
 	} {
 		if on {
@@ -123,6 +123,8 @@ func (f *flags) options() options {
 	return options{
 		configFile:    f.configFile,
 		httpAddr:      f.httpAddr,
+		tlsAddr:       f.tlsAddr,
+		h3Addr:        f.h3Addr,
 		adminAddr:     f.adminAddr,
 		enableAdmin:   f.enableAdmin,
 		metricsAddr:   f.metricsAddr,
@@ -153,6 +155,8 @@ type options struct {
 	configBytes   []byte // demo: an embedded config instead of a file
 	configFormat  string // "yaml" or "json" for configBytes
 	httpAddr      string
+	tlsAddr       string // "" = no TLS listener
+	h3Addr        string // "" = no HTTP/3 listener
 	adminAddr     string
 	enableAdmin   bool
 	metricsAddr   string

@@ -18,11 +18,15 @@ import (
 
 	"github.com/keelproxy/keel/internal/admin"
 	"github.com/keelproxy/keel/internal/audit"
+	"github.com/keelproxy/keel/internal/certs"
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/control"
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/provider"
 	"github.com/keelproxy/keel/internal/proxy"
+	"github.com/keelproxy/keel/internal/proxyproto"
+	"github.com/keelproxy/keel/internal/server/h1"
+	"github.com/keelproxy/keel/internal/server/h3"
 	"github.com/keelproxy/keel/internal/snapshot"
 	"github.com/keelproxy/keel/internal/tracing"
 	"github.com/keelproxy/keel/internal/upstream"
@@ -33,9 +37,12 @@ import (
 // 160 ms stall of stdout.
 const accessLogQueue = 16384
 
-// ready is told the bound addresses once every listener is up (tests and
-// demo use it; nil otherwise).
-type readyFunc func(dataAddr, adminAddr string)
+// readyFunc is told the bound addresses once every listener is up (tests
+// and demo use it; nil otherwise).
+type readyFunc func(listenerAddrs)
+
+// listenerAddrs are the bound addresses; "" for a listener that is off.
+type listenerAddrs struct{ data, tls, h3, admin string }
 
 // serve runs the proxy until ctx is cancelled (SIGTERM/SIGINT), then shuts
 // down gracefully (SPEC section 11). It returns an error only for start-up
@@ -101,18 +108,73 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	default:
 		logger.Info("no config: serving the empty snapshot (every request 404 no_route)")
 	}
+	if err := applier.SetTLSListener(o.tlsAddr != "" || o.h3Addr != ""); err != nil {
+		return fmt.Errorf("-tls-addr: %w", err)
+	}
 	srvCfg := serverSettings(applier.Active())
 
-	handler := proxy.NewHandler(holder, proxy.Options{AccessLog: accessLog, Metrics: metrics, Logger: logger, Tracing: tracer,
-		H2Limits: proxy.Limits{MaxURLBytes: int(srvCfg.MaxURLBytes.Bytes()), MaxHeaderCount: srvCfg.MaxHeaderCount}})
+	// Every listener binds before anything serves, so a port conflict
+	// fails the start cleanly; closers undoes the binding on error.
+	var closers []io.Closer
+	fail := func(err error) error {
+		for _, c := range closers {
+			c.Close()
+		}
+		return err
+	}
 	dataLn, err := net.Listen("tcp", o.httpAddr)
 	if err != nil {
 		return err
 	}
-	data, err := newDataServer(handler, srvCfg, logger)
+	closers = append(closers, dataLn)
+	var tlsLn net.Listener
+	if o.tlsAddr != "" {
+		if tlsLn, err = net.Listen("tcp", o.tlsAddr); err != nil {
+			return fail(fmt.Errorf("-tls-addr: %w", err))
+		}
+		closers = append(closers, tlsLn)
+	}
+	var h3Conn net.PacketConn
+	altSvc := ""
+	if o.h3Addr != "" {
+		if h3Conn, err = net.ListenPacket("udp", o.h3Addr); err != nil {
+			return fail(fmt.Errorf("-h3-addr: %w", err))
+		}
+		closers = append(closers, h3Conn)
+		altSvc = h3.AltSvc(h3Conn.LocalAddr().(*net.UDPAddr).Port)
+	}
+	// Certificates are chosen per handshake from the current snapshot.
+	tlsCfg := certs.ListenerConfig(func() *certs.Store { return holder.Load().TLS })
+
+	handler := proxy.NewHandler(holder, proxy.Options{AccessLog: accessLog, Metrics: metrics, Logger: logger, Tracing: tracer,
+		H2Limits: proxy.Limits{MaxURLBytes: int(srvCfg.MaxURLBytes.Bytes()), MaxHeaderCount: srvCfg.MaxHeaderCount},
+		AltSvc:   altSvc})
+	// PROXY protocol is a per-snapshot setting: each new connection asks
+	// the current one. The header is read under the server's
+	// read-header deadline, which h1 sets before PrepareConn.
+	prepare := func(c net.Conn) (net.Conn, error) {
+		t := holder.Load().ProxyProtocol
+		if t == nil {
+			return c, nil
+		}
+		return proxyproto.Accept(c, *t, 0)
+	}
+	data, err := newDataServer(handler, srvCfg, nil, prepare, logger)
 	if err != nil {
-		dataLn.Close()
-		return err
+		return fail(err)
+	}
+	dataServers := []*h1.Server{data}
+	if tlsLn != nil {
+		tlsSrv, err := newDataServer(handler, srvCfg, tlsCfg, prepare, logger)
+		if err != nil {
+			return fail(err)
+		}
+		dataServers = append(dataServers, tlsSrv)
+	}
+	var h3Srv *h3.Server
+	if h3Conn != nil {
+		h3Srv = &h3.Server{Handler: handler, TLSConfig: tlsCfg, MaxHeaderBytes: int(srvCfg.MaxHeaderBytes.Bytes()),
+			IdleTimeout: srvCfg.IdleTimeout.Std(), Logger: logger}
 	}
 
 	var draining atomic.Bool
@@ -120,9 +182,9 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	var adminSrv, metricsSrv *http.Server
 	if o.enableAdmin {
 		if adminLn, err = net.Listen("tcp", o.adminAddr); err != nil {
-			dataLn.Close()
-			return err
+			return fail(err)
 		}
+		closers = append(closers, adminLn)
 		if adminTLS != nil {
 			adminLn = tls.NewListener(adminLn, adminTLS)
 		}
@@ -132,11 +194,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	}
 	if o.metricsAddr != "" {
 		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
-			dataLn.Close()
-			if adminLn != nil {
-				adminLn.Close()
-			}
-			return err
+			return fail(err)
 		}
 		metricsSrv = newAdminServer(admin.MetricsHandler(holder, metrics, http.NotFoundHandler()))
 	}
@@ -155,8 +213,15 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 		})
 		goRun(func() { reloadOnSIGHUP(bg, file, logger) })
 	}
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, 5)
 	goRun(func() { serveErr <- ignoreClosed(data.Serve(dataLn)) })
+	if tlsLn != nil {
+		tlsSrv := dataServers[1]
+		goRun(func() { serveErr <- ignoreClosed(tlsSrv.Serve(tlsLn)) })
+	}
+	if h3Srv != nil {
+		goRun(func() { serveErr <- ignoreClosed(h3Srv.Serve(h3Conn)) })
+	}
 	if adminSrv != nil {
 		goRun(func() { serveErr <- ignoreClosed(adminSrv.Serve(adminLn)) })
 	}
@@ -167,10 +232,17 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	if adminLn != nil {
 		adminAddr = adminLn.Addr().String()
 	}
-	logger.Info("proxy started", "http_addr", dataLn.Addr().String(), "admin_addr", adminAddr,
-		"version", holder.Load().Version)
+	addrs := listenerAddrs{data: dataLn.Addr().String(), admin: adminAddr}
+	if tlsLn != nil {
+		addrs.tls = tlsLn.Addr().String()
+	}
+	if h3Conn != nil {
+		addrs.h3 = h3Conn.LocalAddr().String()
+	}
+	logger.Info("proxy started", "http_addr", addrs.data, "tls_addr", addrs.tls, "h3_addr", addrs.h3,
+		"admin_addr", adminAddr, "version", holder.Load().Version)
 	if onReady != nil {
-		onReady(dataLn.Addr().String(), adminAddr)
+		onReady(addrs)
 	}
 
 	var runErr error
@@ -194,13 +266,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	if runErr == nil {
 		sleepCtx(context.Background(), sd.drainDelay)
 	}
-	data.SetKeepAlivesEnabled(false)
-	graceCtx, cancelGrace := context.WithTimeout(context.Background(), sd.gracePeriod)
-	if err := data.Shutdown(graceCtx); err != nil {
-		logger.Warn("grace period over; closing remaining connections", "error", err)
-		data.Close()
-	}
-	cancelGrace()
+	shutdownData(dataServers, h3Srv, sd.gracePeriod, logger)
 	applier.Close()
 	state.Close()
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), time.Second)
@@ -215,6 +281,38 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	wg.Wait()
 	logger.Info("shutdown complete")
 	return runErr
+}
+
+// shutdownData stops the data-plane servers together: keep-alives off,
+// then up to grace for in-flight requests (SPEC section 11), then
+// whatever is left is closed. h3 may be nil.
+func shutdownData(servers []*h1.Server, h3s *h3.Server, grace time.Duration, logger *slog.Logger) {
+	type shutdowner interface {
+		Shutdown(context.Context) error
+		Close() error
+	}
+	all := make([]shutdowner, 0, len(servers)+1)
+	for _, s := range servers {
+		s.SetKeepAlivesEnabled(false)
+		all = append(all, s)
+	}
+	if h3s != nil {
+		all = append(all, h3s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(ctx); err != nil {
+				logger.Warn("grace period over; closing remaining connections", "error", err)
+				s.Close()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

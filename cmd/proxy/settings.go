@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -50,10 +52,12 @@ func shutdownSettings(cfg *config.Config) shutdown {
 	return sd
 }
 
-// newDataServer builds the plaintext data-plane server: our strict, lean
-// HTTP/1.1 server, handing HTTP/2 prior-knowledge connections to the
-// x/net/http2 server when server.h2c is on.
-func newDataServer(h http.Handler, s config.Server, logger *slog.Logger) (*h1.Server, error) {
+// newDataServer builds a data-plane server: our strict, lean HTTP/1.1
+// server, handing HTTP/2 connections to the x/net/http2 server (h2c on the
+// plaintext listener when server.h2c is on; "h2" by ALPN when tlsCfg makes
+// it a TLS listener).
+func newDataServer(h http.Handler, s config.Server, tlsCfg *tls.Config, prepare func(net.Conn) (net.Conn, error),
+	logger *slog.Logger) (*h1.Server, error) {
 	srv := &h1.Server{
 		Handler:           h,
 		MaxHeaderBytes:    int(s.MaxHeaderBytes.Bytes()),
@@ -63,11 +67,15 @@ func newDataServer(h http.Handler, s config.Server, logger *slog.Logger) (*h1.Se
 		IdleTimeout:       s.IdleTimeout.Std(),
 		SlowClientTimeout: s.SlowClientTimeout.Std(),
 		ErrorLog:          logger,
+		TLSConfig:         tlsCfg,
+		PrepareConn:       prepare,
 	}
-	if s.H2C {
-		if err := enableH2C(srv, h, s); err != nil {
+	if s.H2C || tlsCfg != nil {
+		e, err := newH2Engine(h, s, logger)
+		if err != nil {
 			return nil, err
 		}
+		e.attach(srv, s.H2C && tlsCfg == nil)
 	}
 	return srv, nil
 }

@@ -12,9 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keelproxy/keel/internal/certs"
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/proxy"
+	"github.com/keelproxy/keel/internal/proxyproto"
 	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/snapshot"
 	"github.com/keelproxy/keel/internal/tracing"
@@ -43,6 +45,14 @@ type Deps struct {
 	// Tracing is the trace provider the data plane records spans with;
 	// nil traces nothing.
 	Tracing *tracing.Provider
+	// TLSListener says a TLS listener (-tls-addr) serves this snapshot: a
+	// config that leaves it without any certificate is rejected.
+	TLSListener bool
+	// ACME returns the long-lived certificate manager for a tls.acme
+	// block (from the runtime registry, so issued certificates and renewal
+	// survive applies); nil leaves ACME names unserved (validation dry
+	// runs).
+	ACME func(*config.ACME) (certs.ACME, error)
 }
 
 // Empty returns the snapshot served before any config is applied: no
@@ -81,11 +91,19 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 	if s.TrustedProxies, err = trustedProxies(cfg.Server.TrustedProxies); err != nil {
 		return nil, err
 	}
+	if cfg.Server.ProxyProtocol {
+		t := proxyproto.NewTrusted(s.TrustedProxies)
+		s.ProxyProtocol = &t
+	}
 	if cfg.Metrics.RequireToken {
 		if s.MetricsToken, err = metricsToken(cfg.Metrics.TokenEnv, d.LookupEnv); err != nil {
 			return nil, err
 		}
 	}
+	if s.TLS, err = tlsStore(cfg, d); err != nil {
+		return nil, err
+	}
+	s.FilesDigest = FilesDigest(cfg, d.LookupEnv)
 	needsIP := make(map[string]bool, len(cfg.Pools))
 	for i := range cfg.Pools {
 		p, ip, err := pool(&cfg.Pools[i], d.State)

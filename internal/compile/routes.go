@@ -12,7 +12,8 @@ import (
 
 // route builds one route: its policy, pool and the handler that serves it.
 func route(rc *config.Route, s *snapshot.Snapshot, policies map[string]*snapshot.Policy, needsClientIP bool, m *obs.Metrics) (*snapshot.Route, error) {
-	r := &snapshot.Route{ID: rc.ID, PoolID: rc.Pool, PolicyID: rc.Policy, MiddlewareID: rc.Middleware}
+	r := &snapshot.Route{ID: rc.ID, PoolID: rc.Pool, PolicyID: rc.Policy, MiddlewareID: rc.Middleware,
+		RequireMTLS: rc.RequireMTLS}
 	r.Pool = s.Pools[rc.Pool]
 	if r.Pool == nil {
 		return nil, fmt.Errorf("pool %q not found", rc.Pool)

@@ -12,10 +12,6 @@ func (c *Config) unsupported() Errors {
 			errs.add(path, "not supported yet: %s", path)
 		}
 	}
-	gate(c.Server.ProxyProtocol, "server.proxy_protocol")
-	for i, r := range c.Routes {
-		gate(r.RequireMTLS, field(index("routes", i), "require_mtls"))
-	}
 	for i, p := range c.Pools {
 		gate(p.TLS != nil, field(index("pools", i), "tls"))
 		for j, ep := range p.Endpoints {
@@ -34,7 +30,7 @@ func (c *Config) unsupported() Errors {
 	}
 	gate(len(c.Cache) > 0, "cache")
 	gate(len(c.Plugins) > 0, "plugins")
-	gate(c.TLS != nil, "tls")
+	gate(c.TLS != nil && c.TLS.ACME != nil, "tls.acme")
 	gate(c.Rollout != nil, "rollout")
 	return errs
 }

@@ -184,6 +184,11 @@ func (v *validator) server() {
 			v.add(index("server.trusted_proxies", i), "%v", err)
 		}
 	}
+	if s.ProxyProtocol && len(s.TrustedProxies) == 0 {
+		// A PROXY header sets the client address; believing it from
+		// anyone would let any client claim any address.
+		v.add("server.proxy_protocol", "needs server.trusted_proxies: only those peers may send a PROXY header")
+	}
 }
 
 func (v *validator) observability() {

@@ -159,8 +159,8 @@ func TestValidate(t *testing.T) {
 		{"tls", "tls: {min_version: '1.1', certificates: [{sni: 'bad sni'}], mtls: {enabled: true}, acme: {directory_url: 'nope'}}",
 			[]string{`tls.min_version|invalid "1.1"`, "tls.certificates[0].cert_file|required", "tls.certificates[0].key_file|required",
 				"tls.certificates[0].sni|invalid server name", "tls.mtls.ca_file|required when mtls is enabled",
-				"tls.acme.domains|at least one domain", "tls.acme.directory_url|invalid URL", "tls|not supported yet"}},
-		{"tls 1.3 as a number", "tls: {min_version: 1.3}", []string{"tls|not supported yet"}},
+				"tls.acme.domains|at least one domain", "tls.acme.directory_url|invalid URL", "tls.acme|not supported yet"}},
+		{"tls 1.3 as a number", "tls: {min_version: 1.3}", nil},
 		{"trusted proxies", "server: {trusted_proxies: [10.0.0.0/8, '::1', banana, 10.0.0.0/33]}",
 			[]string{`server.trusted_proxies[2]|invalid trusted proxy "banana"`, `server.trusted_proxies[3]|invalid trusted proxy`}},
 		{"server limits", "server: {max_header_bytes: 100, max_url_bytes: 10}",
@@ -177,9 +177,9 @@ func TestValidate(t *testing.T) {
 		{"rollout needs stages", "rollout: {auto_rollback: {error_budget_burn_rate: 10x}}", []string{"rollout.stages|at least one stage", "rollout|not supported yet"}},
 
 		// the not-supported-yet gate on its own
-		{"unsupported flags", "server: {proxy_protocol: true}\nroutes: [{id: r, pool: p1, require_mtls: true}]",
-			[]string{"server.proxy_protocol|not supported yet: server.proxy_protocol",
-				"routes[0].require_mtls|not supported yet: routes[0].require_mtls"}},
+		{"proxy protocol needs trusted proxies", "server: {proxy_protocol: true}\nroutes: [{id: r, pool: p1, require_mtls: true}]",
+			[]string{"server.proxy_protocol|needs server.trusted_proxies"}},
+		{"proxy protocol and mtls routes", "server: {proxy_protocol: true, trusted_proxies: [10.0.0.0/8]}\nroutes: [{id: r, pool: p1, require_mtls: true}]", nil},
 		{"metrics token is built", "metrics: {require_token: true, token_env: SCRAPE_TOKEN}", nil},
 		{"explicit false is not a feature", "server: {proxy_protocol: false}\nmetrics: {require_token: false}\nroutes: [{id: r, pool: p1, require_mtls: false}]", nil},
 	}

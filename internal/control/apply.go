@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keelproxy/keel/internal/audit"
@@ -131,6 +132,40 @@ type Applier struct {
 	// the apply path acquires and commits.
 	runtime *compile.Runtime
 	tracing *tracing.Provider
+	// tlsListener makes configs without any certificate invalid; read by
+	// Validate without a.mu.
+	tlsListener atomic.Bool
+}
+
+// SetTLSListener tells the Applier that a TLS listener serves its
+// snapshots, so a config that leaves it without a certificate (no
+// tls.certificates, no tls.acme, no PROXY_TLS_CERT) is rejected instead of
+// failing every handshake. Call it after the start-up config (if any) is
+// applied and before the listener serves: it fails when the active
+// snapshot has no certificate, and gives the empty snapshot (no config
+// yet) the default certificate of PROXY_TLS_CERT/PROXY_TLS_KEY.
+func (a *Applier) SetTLSListener(on bool) error {
+	a.tlsListener.Store(on)
+	if !on {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cur := a.holder.Load()
+	if cur.Version == "" {
+		store, err := compile.DefaultTLS(nil)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		next.TLS = store
+		a.holder.Swap(&next)
+		return nil
+	}
+	if cur.TLS.Empty() {
+		return errors.New("the TLS listener needs a certificate: tls.certificates, tls.acme, or PROXY_TLS_CERT/PROXY_TLS_KEY")
+	}
+	return nil
 }
 
 // SetTracing hands the trace provider to the snapshots this Applier
@@ -250,14 +285,14 @@ func (a *Applier) activate(cfg *config.Config, req Request, action string) (Resu
 		a.reject(action, req, version, err)
 		return Result{}, err
 	}
-	if prev.Version == version {
+	if prev.Version == version && prev.FilesDigest == compile.FilesDigest(cfg, nil) {
 		a.metrics.ConfigApplied("unchanged")
 		a.record(audit.Record{Actor: req.actor(), Action: action, Version: version, PreviousVersion: version,
 			Result: "unchanged", Detail: map[string]any{"source": string(req.Source)}})
 		return Result{Version: version, PreviousVersion: version, AppliedAt: prev.BuiltAt, Unchanged: true}, nil
 	}
 	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics, Runtime: a.runtime,
-		Tracing: a.tracing, Version: version})
+		Tracing: a.tracing, Version: version, TLSListener: a.tlsListener.Load()})
 	if err != nil {
 		// The failed build may have registered endpoint entries, breakers
 		// and budgets; committing the still-active pools and aborting the
@@ -374,7 +409,7 @@ func (a *Applier) Validate(cfg *config.Config) error {
 	}
 	scratch := upstream.NewState(nil)
 	defer scratch.Close()
-	_, err := compile.Snapshot(cfg, compile.Deps{State: scratch})
+	_, err := compile.Snapshot(cfg, compile.Deps{State: scratch, TLSListener: a.tlsListener.Load()})
 	return err
 }
 

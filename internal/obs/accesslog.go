@@ -48,6 +48,9 @@ type AccessRecord struct {
 	BytesIn, BytesOut int64
 	// ClientIP is the client address after trusted-proxy resolution.
 	ClientIP string
+	// ClientCertSubject is the subject of the verified TLS client
+	// certificate (mTLS), "" without one.
+	ClientCertSubject string
 	// Error is the error category of SPEC section 6 when the proxy
 	// generated the response (or aborted it).
 	Error string
@@ -104,6 +107,8 @@ func (r *AccessRecord) AppendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, r.BytesOut, 10)
 	b = append(b, `,"client_ip":`...)
 	b = appendString(b, r.ClientIP)
+	b = append(b, `,"client_cert_subject":`...)
+	b = appendString(b, r.ClientCertSubject)
 	b = append(b, `,"error":`...)
 	b = appendString(b, r.Error)
 	b = append(b, `,"config_version":`...)

@@ -23,26 +23,27 @@ var specFields = []string{
 
 func sampleRecord() AccessRecord {
 	return AccessRecord{
-		Time:             time.Date(2026, 3, 4, 5, 6, 7, 890123000, time.FixedZone("CET", 3600)),
-		RequestID:        "req-1",
-		Method:           "GET",
-		Path:             "/api/v1/items?REDACTED",
-		Host:             "api.example.com",
-		Route:            "api",
-		Pool:             "api-v2",
-		Endpoint:         "10.0.1.10:8000",
-		Status:           502,
-		Duration:         12345678 * time.Nanosecond,
-		UpstreamDuration: 9 * time.Millisecond,
-		Retries:          2,
-		Cache:            "miss",
-		BreakerState:     "closed",
-		CanaryVariant:    "canary",
-		BytesIn:          17,
-		BytesOut:         1 << 40,
-		ClientIP:         "192.0.2.1",
-		Error:            "upstream_reset",
-		ConfigVersion:    "0123456789abcdef",
+		Time:              time.Date(2026, 3, 4, 5, 6, 7, 890123000, time.FixedZone("CET", 3600)),
+		RequestID:         "req-1",
+		Method:            "GET",
+		Path:              "/api/v1/items?REDACTED",
+		Host:              "api.example.com",
+		Route:             "api",
+		Pool:              "api-v2",
+		Endpoint:          "10.0.1.10:8000",
+		Status:            502,
+		Duration:          12345678 * time.Nanosecond,
+		UpstreamDuration:  9 * time.Millisecond,
+		Retries:           2,
+		Cache:             "miss",
+		BreakerState:      "closed",
+		CanaryVariant:     "canary",
+		BytesIn:           17,
+		BytesOut:          1 << 40,
+		ClientIP:          "192.0.2.1",
+		ClientCertSubject: "CN=alice,O=Example",
+		Error:             "upstream_reset",
+		ConfigVersion:     "0123456789abcdef",
 	}
 }
 
@@ -74,7 +75,7 @@ func TestAppendJSONFields(t *testing.T) {
 				"status": `502`, "duration_ms": `12.345`, "upstream_duration_ms": `9.000`,
 				"retries": `2`, "cache": `"miss"`, "breaker_state": `"closed"`,
 				"canary_variant": `"canary"`, "bytes_in": `17`, "bytes_out": `1099511627776`,
-				"client_ip": `"192.0.2.1"`, "error": `"upstream_reset"`, "config_version": `"0123456789abcdef"`,
+				"client_ip": `"192.0.2.1"`, "client_cert_subject": `"CN=alice,O=Example"`, "error": `"upstream_reset"`, "config_version": `"0123456789abcdef"`,
 			},
 		},
 		{
@@ -85,7 +86,7 @@ func TestAppendJSONFields(t *testing.T) {
 				"path": `""`, "host": `""`, "route": `""`, "pool": `""`, "endpoint": `""`,
 				"status": `0`, "duration_ms": `0.000`, "upstream_duration_ms": `0.000`,
 				"retries": `0`, "cache": `""`, "breaker_state": `""`, "canary_variant": `""`,
-				"bytes_in": `0`, "bytes_out": `0`, "client_ip": `""`, "error": `""`, "config_version": `""`,
+				"bytes_in": `0`, "bytes_out": `0`, "client_ip": `""`, "client_cert_subject": `""`, "error": `""`, "config_version": `""`,
 			},
 		},
 	}
@@ -97,8 +98,8 @@ func TestAppendJSONFields(t *testing.T) {
 			if err := json.Unmarshal(line, &got); err != nil {
 				t.Fatalf("AppendJSON() = %s, not JSON: %v", line, err)
 			}
-			// The SPEC keys plus config_version.
-			keys := append(specFields[:len(specFields):len(specFields)], "config_version")
+			// The SPEC keys plus config_version and client_cert_subject.
+			keys := append(specFields[:len(specFields):len(specFields)], "config_version", "client_cert_subject")
 			if len(got) != len(keys) {
 				t.Errorf("AppendJSON() has %d keys, want %d: %s", len(got), len(keys), line)
 			}

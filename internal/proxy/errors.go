@@ -25,6 +25,7 @@ const (
 	ErrHeaderTooLarge   Category = "header_too_large"
 	ErrURITooLong       Category = "uri_too_long"
 	ErrTLSRequired      Category = "tls_required"
+	ErrMTLSRequired     Category = "mtls_required"
 	ErrConnectFailed    Category = "upstream_connect_failed"
 	ErrUpstreamReset    Category = "upstream_reset"
 	ErrUpstreamTimeout  Category = "upstream_timeout"
@@ -58,7 +59,7 @@ func (c Category) Status() int {
 		return http.StatusRequestHeaderFieldsTooLarge
 	case ErrURITooLong:
 		return http.StatusRequestURITooLong
-	case ErrTLSRequired:
+	case ErrTLSRequired, ErrMTLSRequired:
 		return http.StatusForbidden
 	case ErrConnectFailed, ErrUpstreamReset:
 		return http.StatusBadGateway
@@ -94,6 +95,8 @@ func (c Category) message() string {
 		return "request URL too long"
 	case ErrTLSRequired:
 		return "this route requires TLS"
+	case ErrMTLSRequired:
+		return "this route requires a verified client certificate"
 	case ErrConnectFailed:
 		return "could not connect to an upstream"
 	case ErrUpstreamReset:

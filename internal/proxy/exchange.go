@@ -29,8 +29,12 @@ type exchange struct {
 	body *countingBody
 	rec  obs.AccessRecord
 
-	snap          *snapshot.Snapshot
-	route         *snapshot.Route
+	snap  *snapshot.Snapshot
+	route *snapshot.Route
+	// altSvc is the Alt-Svc value announcing HTTP/3 on this response
+	// (TLS requests over HTTP/1 and HTTP/2 while an HTTP/3 listener runs);
+	// nil announces nothing. Shared and read-only.
+	altSvc        []string
 	matchedPrefix string
 	requestID     string
 	// category is set when the proxy generated or caused the response
@@ -129,6 +133,11 @@ func (rw *responseWriter) WriteHeader(code int) {
 	}
 	rw.status = code
 	rw.wroteHeader = true
+	if rw.x.altSvc != nil {
+		// Set last so an upstream's own Alt-Svc (its listeners, not ours)
+		// never reaches the client.
+		rw.w.Header()["Alt-Svc"] = rw.x.altSvc
+	}
 	// Response header transforms run here, on the final header set,
 	// whoever wrote it (upstream copy or a proxy error), innermost stage
 	// first: the response phase runs the chain backwards.

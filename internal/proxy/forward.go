@@ -151,6 +151,7 @@ func (f *Forwarder) outgoing(ctx context.Context, r *http.Request, ep *upstream.
 		proto = "https"
 	}
 	setForwarded(out.Header, peer, trusted, proto, r.Host, f.Via)
+	setClientCert(out.Header, r.TLS, trusted)
 	return out
 }
 

@@ -6,6 +6,7 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/keelproxy/keel/internal/certs"
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/snapshot"
@@ -35,6 +37,7 @@ type Handler struct {
 	logger    *slog.Logger
 	h2Limits  Limits
 	tracing   *tracing.Provider // nil: no tracing
+	altSvc    []string          // nil: no HTTP/3 listener to announce
 
 	// idPrefix and idSeq make request ids unique without a random read
 	// per request: a per-process random prefix and a counter.
@@ -64,6 +67,10 @@ type Options struct {
 	// Tracing opens the server and route-matching spans; nil (or a
 	// disabled provider) traces nothing and costs nothing.
 	Tracing *tracing.Provider
+	// AltSvc is the Alt-Svc header value announcing the HTTP/3 listener
+	// (`h3=":443"; ma=86400`), set on every response to a TLS request over
+	// HTTP/1.1 or HTTP/2. Empty announces nothing.
+	AltSvc string
 }
 
 // Limits are the request-size limits of config section server.
@@ -83,6 +90,9 @@ func NewHandler(h *snapshot.Holder, o Options) *Handler {
 	rand.Read(b[:])
 	hd := &Handler{snapshots: h, accessLog: o.AccessLog, metrics: o.Metrics, logger: o.Logger,
 		h2Limits: o.H2Limits, idPrefix: hex.EncodeToString(b[:]), tracing: o.Tracing}
+	if o.AltSvc != "" {
+		hd.altSvc = []string{o.AltSvc}
+	}
 	hd.exchanges.New = newExchange
 	hd.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	return hd
@@ -102,6 +112,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.trusted = isTrusted(x.peer, x.snap.TrustedProxies)
 	x.rw.w = w
 	x.requestID = h.requestID(r)
+	if r.TLS != nil && r.ProtoMajor < 3 {
+		x.altSvc = h.altSvc
+	}
 
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body = &countingBody{rc: r.Body}
@@ -131,7 +144,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve matches and runs the route. Split from ServeHTTP so every early
 // return still reaches finish.
 func (h *Handler) serve(w *responseWriter, r *http.Request, x *exchange) {
-	if r.ProtoMajor == 2 {
+	if r.ProtoMajor >= 2 {
+		// HTTP/2 and HTTP/3 requests never passed the HTTP/1 parser.
 		if c := h.h2Limits.check(r); c != "" {
 			x.fail(w, c)
 			return
@@ -155,6 +169,10 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, x *exchange) {
 	x.route = route
 	x.matchedPrefix = res.MatchedPrefix
 
+	if route.RequireMTLS && !verifiedClient(r.TLS) {
+		x.fail(w, ErrMTLSRequired)
+		return
+	}
 	if p := route.Policy; p != nil {
 		if p.RequireTLS && r.TLS == nil {
 			x.fail(w, ErrTLSRequired)
@@ -241,6 +259,9 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) int {
 	rec.BytesIn = x.bytesIn()
 	rec.BytesOut = x.rw.written
 	rec.ClientIP = x.client(r, x.snap.TrustedProxies)
+	if r.TLS != nil {
+		rec.ClientCertSubject = certs.VerifiedSubject(r.TLS)
+	}
 	rec.Error = string(x.category)
 	rec.ConfigVersion = x.snap.Version
 	h.accessLog.Log(rec)
@@ -277,3 +298,12 @@ func validRequestID(s string) bool {
 }
 
 var _ http.Handler = (*Handler)(nil)
+
+// verifiedClient reports whether the connection presented a client
+// certificate that chained to the configured CA. A certificate merely
+// presented (PeerCertificates) does not count: with
+// VerifyClientCertIfGiven crypto/tls verifies what it gets, and only a
+// successful verification fills VerifiedChains.
+func verifiedClient(cs *tls.ConnectionState) bool {
+	return cs != nil && len(cs.VerifiedChains) > 0
+}

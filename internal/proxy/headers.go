@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -153,4 +156,37 @@ func peerAddr(remote string) netip.Addr {
 		return a.Unmap()
 	}
 	return netip.Addr{}
+}
+
+// setClientCert sets X-Forwarded-Client-Cert (the header Envoy defined) to
+// the verified client certificate of an mTLS connection:
+// Hash=<hex SHA-256 of the DER>;Subject="<RFC 2253 subject>", plus URI=
+// and DNS= for each SAN, so upstreams can authorise by the identity the
+// proxy checked. Without a verified certificate the header is removed,
+// unless the peer is a trusted proxy that did the checking itself: from
+// anyone else it would be a forged identity.
+func setClientCert(out http.Header, cs *tls.ConnectionState, trusted bool) {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		if !trusted {
+			delete(out, "X-Forwarded-Client-Cert")
+		}
+		return
+	}
+	leaf := cs.VerifiedChains[0][0]
+	sum := sha256.Sum256(leaf.Raw)
+	var b strings.Builder
+	b.WriteString("Hash=")
+	b.WriteString(hex.EncodeToString(sum[:]))
+	b.WriteString(`;Subject="`)
+	b.WriteString(strings.ReplaceAll(leaf.Subject.String(), `"`, `\"`))
+	b.WriteByte('"')
+	for _, u := range leaf.URIs {
+		b.WriteString(";URI=")
+		b.WriteString(u.String())
+	}
+	for _, d := range leaf.DNSNames {
+		b.WriteString(";DNS=")
+		b.WriteString(d)
+	}
+	out["X-Forwarded-Client-Cert"] = []string{b.String()}
 }

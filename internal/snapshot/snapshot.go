@@ -15,7 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keelproxy/keel/internal/certs"
 	"github.com/keelproxy/keel/internal/obs"
+	"github.com/keelproxy/keel/internal/proxyproto"
 	"github.com/keelproxy/keel/internal/router"
 	"github.com/keelproxy/keel/internal/upstream"
 )
@@ -40,6 +42,20 @@ type Snapshot struct {
 	Pools map[string]*upstream.Pool
 	// PoolList lists the pools in config order.
 	PoolList []*upstream.Pool
+
+	// TLS selects the certificates of the TLS listeners by SNI and holds
+	// the client-certificate policy; nil means no certificate at all
+	// (every TLS handshake fails).
+	TLS *certs.Store
+	// FilesDigest hashes the contents of the files the config read when
+	// compiled (certificates, keys, CA bundles, JWKS files): an apply of
+	// the same config is not "unchanged" when they differ.
+	FilesDigest string
+
+	// ProxyProtocol, when non-nil, makes the TCP listeners read a PROXY
+	// protocol header (v1 or v2) from the peers it trusts on each new
+	// connection (server.proxy_protocol); nil reads none.
+	ProxyProtocol *proxyproto.Trusted
 
 	// TrustedProxies are the peers whose X-Forwarded-For is believed and
 	// appended to; from any other peer it is replaced. Empty trusts no one.
@@ -85,6 +101,9 @@ type Route struct {
 	// Policy is the route's policy; nil means none (no timeout beyond the
 	// server's, no body limit, plaintext allowed).
 	Policy *Policy
+	// RequireMTLS answers 403 mtls_required unless the connection has a
+	// verified client certificate.
+	RequireMTLS bool
 	// PolicyID and MiddlewareID name the config objects the route uses, for
 	// explain and status output; "" when none.
 	PolicyID, MiddlewareID string

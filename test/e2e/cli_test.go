@@ -54,9 +54,12 @@ pools:
 		{name: "cache not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
 			"cache:\n  - {route: a}\n",
 			wantCode: 1, wantStderr: []string{"not supported yet: cache"}},
-		{name: "tls not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
+		{name: "tls without certificates is valid", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
 			"tls: {min_version: \"1.2\"}\n",
-			wantCode: 1, wantStderr: []string{"not supported yet: tls"}},
+			wantCode: 0},
+		{name: "unreadable certificate", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
+			"tls: {certificates: [{cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem}]}\n",
+			wantCode: 1, wantStderr: []string{"tls.certificates[0]"}},
 		{name: "plugins not supported", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" + poolBlock +
 			"plugins:\n  - {id: x, type: builtin, name: structured_logger}\n",
 			wantCode: 1, wantStderr: []string{"not supported yet: plugins"}},
@@ -119,7 +122,8 @@ func TestStartupFailures(t *testing.T) {
 		{"invalid config", []string{"-config-file", bad}, -1, "routes[0].pool"},
 		{"missing config file", []string{"-config-file", filepath.Join(t.TempDir(), "nope.yaml")}, -1, "nope.yaml"},
 		{"unknown flag", []string{"-no-such-flag"}, 2, "no-such-flag"},
-		{"unbuilt feature flag", []string{"-tls-addr", "127.0.0.1:0"}, -1, "not supported yet"},
+		{"unbuilt feature flag", []string{"-enable-pull"}, -1, "not supported yet"},
+		{"TLS listener without a certificate", []string{"-tls-addr", "127.0.0.1:0"}, -1, "needs a certificate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -40,8 +41,15 @@ const (
 // conn is one client connection. Its goroutine (serve) owns it; a handler
 // touches it only through the response, body and request context.
 type conn struct {
-	s          *Server
+	s *Server
+	// raw is the accepted connection: the server closes it from other
+	// goroutines (Close, Shutdown), which tears down whatever wraps it.
+	// rwc is what the connection's goroutine reads and writes: raw, or
+	// raw behind PrepareConn and TLS, set before any other goroutine
+	// looks at it.
+	raw        net.Conn
 	rwc        net.Conn
+	tlsState   *tls.ConnectionState // nil for plaintext
 	remoteAddr string
 	acceptedAt time.Time
 	state      atomic.Int32
@@ -83,6 +91,7 @@ type exchange struct {
 func (s *Server) newConn(rw net.Conn) *conn {
 	c := &conn{
 		s:           s,
+		raw:         rw,
 		rwc:         rw,
 		acceptedAt:  time.Now(),
 		slowTimeout: s.slowClientTimeout(),
@@ -103,6 +112,18 @@ func (s *Server) newConn(rw net.Conn) *conn {
 func (c *conn) serve(ctx context.Context) {
 	s := c.s
 	defer s.untrack(c)
+	if s.PrepareConn != nil || s.TLSConfig != nil {
+		if !c.prepare() {
+			_ = c.raw.Close()
+			return
+		}
+		if c.tlsState != nil {
+			if next := c.tlsState.NegotiatedProtocol; next != "" && next != "http/1.1" {
+				c.serveNextProto(next)
+				return
+			}
+		}
+	}
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
 	ctx, c.cancel = context.WithCancel(ctx)
 	defer c.cancel()
@@ -284,6 +305,7 @@ func (c *conn) newRequest(dst *http.Request, h *head, ctx context.Context) {
 		Trailer:       h.trailer,
 		RemoteAddr:    c.remoteAddr,
 		RequestURI:    h.target,
+		TLS:           c.tlsState,
 	}
 	if h.chunked {
 		req.TransferEncoding = []string{"chunked"}
@@ -380,6 +402,57 @@ func (c *conn) sniffPreface() (bool, error) {
 		}
 		n = m + 1
 	}
+}
+
+// prepare runs PrepareConn and the TLS handshake, both bounded by
+// ReadHeaderTimeout from the accept, and reports whether the connection is
+// still worth serving.
+func (c *conn) prepare() bool {
+	s := c.s
+	if d := s.readHeaderTimeout(); d > 0 {
+		_ = c.rwc.SetDeadline(c.acceptedAt.Add(d))
+	}
+	if s.PrepareConn != nil {
+		rw, err := s.PrepareConn(c.rwc)
+		if err != nil {
+			s.logger().Debug("h1: connection refused by PrepareConn", "remote", c.remoteAddr, "error", err)
+			return false
+		}
+		c.rwc = rw
+		if ra := rw.RemoteAddr(); ra != nil {
+			c.remoteAddr = ra.String()
+		}
+	}
+	if s.TLSConfig != nil {
+		tc := tls.Server(c.rwc, s.TLSConfig)
+		if err := tc.Handshake(); err != nil {
+			// Scanners, clients that distrust the certificate and old
+			// protocol versions end here: debug, not an operator's
+			// concern one by one.
+			s.logger().Debug("h1: TLS handshake failed", "remote", c.remoteAddr, "error", err)
+			return false
+		}
+		st := tc.ConnectionState()
+		c.tlsState = &st
+		c.rwc = tc
+	}
+	// The write side was bounded for the handshake only; serve sets the
+	// read deadline of the first request itself.
+	_ = c.rwc.SetWriteDeadline(time.Time{})
+	return true
+}
+
+// serveNextProto hands a TLS connection that negotiated a protocol other
+// than HTTP/1.1 to its TLSNextProto function, or closes it.
+func (c *conn) serveNextProto(proto string) {
+	fn := c.s.TLSNextProto[proto]
+	if fn == nil || !c.state.CompareAndSwap(stateNew, stateActive) {
+		_ = c.rwc.Close()
+		return
+	}
+	_ = c.rwc.SetDeadline(time.Time{})
+	fn(c.rwc.(*tls.Conn))
+	_ = c.rwc.Close()
 }
 
 // serveH2C hands the connection to the H2C function and closes it when

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -100,6 +101,28 @@ type Server struct {
 	// meanwhile Shutdown counts the connection as active and Close
 	// closes it. "Upgrade: h2c" (RFC 7540 3.2) is never honoured.
 	H2C func(net.Conn, *bufio.Reader)
+
+	// PrepareConn, when non-nil, runs first on every accepted connection,
+	// on the connection's goroutine and within ReadHeaderTimeout of the
+	// accept: it returns the connection to serve (for example one whose
+	// RemoteAddr comes from a PROXY protocol header) or an error, which
+	// closes the connection. The returned conn should keep CloseWrite.
+	PrepareConn func(net.Conn) (net.Conn, error)
+
+	// TLSConfig, when non-nil, makes the server terminate TLS: the
+	// handshake runs on the connection's goroutine after PrepareConn,
+	// within ReadHeaderTimeout of the accept, and requests carry
+	// Request.TLS. Certificates are usually chosen per handshake through
+	// GetConfigForClient.
+	TLSConfig *tls.Config
+
+	// TLSNextProto maps an ALPN protocol to the function that takes over
+	// connections that negotiated it ("h2" for HTTP/2). Like H2C it runs
+	// on the connection's goroutine and owns the connection until it
+	// returns. A negotiated protocol other than "http/1.1" that has no
+	// entry closes the connection once the handshake is done (an ACME
+	// tls-alpn-01 validation, for one).
+	TLSNextProto map[string]func(*tls.Conn)
 
 	// ErrorLog receives handler panics and accept errors. Nil means
 	// slog.Default().
@@ -341,7 +364,7 @@ func (s *Server) Close() error {
 	s.closeDoneLocked()
 	for c := range s.conns {
 		c.state.Store(stateClosed)
-		_ = c.rwc.Close()
+		_ = c.raw.Close()
 	}
 	return err
 }
@@ -385,7 +408,7 @@ func (s *Server) closeIdle() bool {
 		// The CAS decides the race with a connection that is just
 		// becoming active: exactly one of the two wins.
 		if (st == stateIdle || st == stateNew) && c.state.CompareAndSwap(st, stateClosed) {
-			_ = c.rwc.Close()
+			_ = c.raw.Close()
 		}
 	}
 	return len(s.conns) == 0
