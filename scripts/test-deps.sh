@@ -9,6 +9,7 @@ set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v pebble >/dev/null 2>&1 || missing+=(pebble)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi

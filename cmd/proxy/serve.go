@@ -88,33 +88,10 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 		return err
 	}
 
-	// The initial config must be valid: a proxy that starts on a config it
-	// cannot serve would mislead whoever started it.
-	var file *provider.File
-	switch {
-	case o.configBytes != nil:
-		f := config.FormatYAML
-		if o.configFormat == "json" {
-			f = config.FormatJSON
-		}
-		if _, err := applier.ApplyBytes(o.configBytes, f, control.SourceStartup); err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
-	case o.configFile != "":
-		file = provider.NewFile(o.configFile, applier, logger)
-		if _, err := file.Load(control.SourceStartup); err != nil {
-			return fmt.Errorf("config %s: %w", o.configFile, err)
-		}
-	default:
-		logger.Info("no config: serving the empty snapshot (every request 404 no_route)")
-	}
-	if err := applier.SetTLSListener(o.tlsAddr != "" || o.h3Addr != ""); err != nil {
-		return fmt.Errorf("-tls-addr: %w", err)
-	}
-	srvCfg := serverSettings(applier.Active())
-
-	// Every listener binds before anything serves, so a port conflict
-	// fails the start cleanly; closers undoes the binding on error.
+	// Every data listener binds before the start-up config is applied,
+	// so a port conflict fails the start cleanly (closers undoes the
+	// binding on error), and an ACME manager that the config starts finds
+	// the TLS port taken by the listener that answers its challenges.
 	var closers []io.Closer
 	fail := func(err error) error {
 		for _, c := range closers {
@@ -143,6 +120,37 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 		closers = append(closers, h3Conn)
 		altSvc = h3.AltSvc(h3Conn.LocalAddr().(*net.UDPAddr).Port)
 	}
+	if tlsLn != nil {
+		// ACME validates tls-alpn-01 on the TLS listener's port (443 in
+		// production); managers log through the proxy's logger.
+		applier.Runtime().SetACME(tlsLn.Addr().(*net.TCPAddr).Port, logger)
+	}
+
+	// The initial config must be valid: a proxy that starts on a config it
+	// cannot serve would mislead whoever started it.
+	var file *provider.File
+	switch {
+	case o.configBytes != nil:
+		f := config.FormatYAML
+		if o.configFormat == "json" {
+			f = config.FormatJSON
+		}
+		if _, err := applier.ApplyBytes(o.configBytes, f, control.SourceStartup); err != nil {
+			return fail(fmt.Errorf("config: %w", err))
+		}
+	case o.configFile != "":
+		file = provider.NewFile(o.configFile, applier, logger)
+		if _, err := file.Load(control.SourceStartup); err != nil {
+			return fail(fmt.Errorf("config %s: %w", o.configFile, err))
+		}
+	default:
+		logger.Info("no config: serving the empty snapshot (every request 404 no_route)")
+	}
+	if err := applier.SetTLSListener(o.tlsAddr != "" || o.h3Addr != ""); err != nil {
+		return fail(fmt.Errorf("-tls-addr: %w", err))
+	}
+	srvCfg := serverSettings(applier.Active())
+
 	// Certificates are chosen per handshake from the current snapshot.
 	tlsCfg := certs.ListenerConfig(func() *certs.Store { return holder.Load().TLS })
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keelproxy/keel/internal/acme"
 	"github.com/keelproxy/keel/internal/certs"
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/obs"
@@ -52,7 +53,7 @@ type Deps struct {
 	// block (from the runtime registry, so issued certificates and renewal
 	// survive applies); nil leaves ACME names unserved (validation dry
 	// runs).
-	ACME func(*config.ACME) (certs.ACME, error)
+	ACME func(acme.Options) (m certs.ACME, key string, err error)
 }
 
 // Empty returns the snapshot served before any config is applied: no
@@ -100,7 +101,7 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 			return nil, err
 		}
 	}
-	if s.TLS, err = tlsStore(cfg, d); err != nil {
+	if s.TLS, err = tlsStore(cfg, d, &s.ACMEKeys); err != nil {
 		return nil, err
 	}
 	s.FilesDigest = FilesDigest(cfg, d.LookupEnv)

@@ -27,6 +27,12 @@ func pool(pc *config.Pool, st *upstream.State) (p *upstream.Pool, needsClientIP 
 		}
 	}
 	cfg := upstream.PoolConfig{ID: pc.ID, Balancer: bal, HashKey: hk, Protocol: proto}
+	if t := pc.TLS; t != nil {
+		// Build reads the files: a missing or broken one rejects the
+		// config here, before the swap.
+		cfg.TLS = &upstream.TLSConfig{ServerName: t.ServerName, CAFile: t.CAFile,
+			CertFile: t.CertFile, KeyFile: t.KeyFile, InsecureSkipVerify: t.InsecureSkipVerify}
+	}
 	t := pc.Transport
 	cfg.Transport = upstream.TransportConfig{
 		MaxIdlePerEndpoint:    t.MaxIdlePerEndpoint,
@@ -34,6 +40,7 @@ func pool(pc *config.Pool, st *upstream.State) (p *upstream.Pool, needsClientIP 
 		DialTimeout:           t.DialTimeout.Std(),
 		ResponseHeaderTimeout: t.ResponseHeaderTimeout.Std(),
 	}
+	// Addresses go as written: upstream reads the scheme (https:// is TLS).
 	for _, e := range pc.Endpoints {
 		w := 1
 		if e.Weight != nil {

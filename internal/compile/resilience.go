@@ -3,12 +3,15 @@ package compile
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/keelproxy/keel/internal/acme"
 	"github.com/keelproxy/keel/internal/auth"
+	"github.com/keelproxy/keel/internal/certs"
 	"github.com/keelproxy/keel/internal/config"
 	"github.com/keelproxy/keel/internal/obs"
 	"github.com/keelproxy/keel/internal/overload"
@@ -39,6 +42,15 @@ type Runtime struct {
 	RateLimits *registry.Registry[*ratelimit.Limiter]
 	// Redis holds one client per redis.address for global rate limits.
 	Redis *registry.Registry[*ratelimit.Redis]
+	// ACMEs hold the automatic-certificate managers (tls.acme) by their
+	// settings' key: issued certificates and renewal survive applies.
+	ACMEs *registry.Registry[*acme.Manager]
+
+	// acmeTLSPort is where the ACME CA reaches the TLS listener for
+	// tls-alpn-01; acmeLogger receives the managers' logs. Set once by
+	// SetACME before the first apply.
+	acmeTLSPort int
+	acmeLogger  *slog.Logger
 
 	// bg owns the goroutines of live runtime values: Redis health
 	// probes and JWKS refreshers. They start at Commit (a rejected build
@@ -95,6 +107,7 @@ func NewRuntime(m *obs.Metrics) *Runtime {
 		Verifiers:  registry.New[*auth.Verifier](nil),
 		RateLimits: registry.New[*ratelimit.Limiter](nil),
 		Redis:      registry.New[*ratelimit.Redis](nil),
+		ACMEs:      registry.New[*acme.Manager](nil),
 	}
 	rt.Splits = registry.New(func(route string) *traffic.Split {
 		sp := traffic.NewSplit(traffic.Settings{}, nil)
@@ -122,6 +135,7 @@ func (rt *Runtime) Commit(s *snapshot.Snapshot) {
 	addedV, droppedV := rt.Verifiers.CommitDiff(s.VerifierKeys)
 	rt.RateLimits.Commit(s.RateLimitKeys)
 	addedR, droppedR := rt.Redis.CommitDiff(s.RedisKeys)
+	addedA, droppedA := rt.ACMEs.CommitDiff(s.ACMEKeys)
 	rt.bg.Lock()
 	defer rt.bg.Unlock()
 	if rt.bg.ctx == nil {
@@ -135,8 +149,14 @@ func (rt *Runtime) Commit(s *snapshot.Snapshot) {
 		rt.bg.redises = append(rt.bg.redises, r)
 		rt.goRun(r, r.Run)
 	}
+	for _, m := range addedA {
+		rt.goRun(m, m.Run)
+	}
 	for _, v := range droppedV {
 		rt.stop(v)
+	}
+	for _, m := range droppedA {
+		rt.stop(m)
 	}
 	for _, r := range droppedR {
 		rt.stop(r)
@@ -194,6 +214,28 @@ func (rt *Runtime) Abort() {
 	rt.Verifiers.Abort()
 	rt.RateLimits.Abort()
 	rt.Redis.Abort()
+	rt.ACMEs.Abort()
+}
+
+// SetACME tells the runtime the port of the TLS listener (where the ACME
+// CA validates tls-alpn-01 challenges) and where the managers log. Call it
+// before the first apply; without it ACME managers assume port 443 and
+// discard their logs.
+func (rt *Runtime) SetACME(tlsPort int, logger *slog.Logger) {
+	rt.acmeTLSPort, rt.acmeLogger = tlsPort, logger
+}
+
+// ACME returns the manager for o from the registry (a new one for new
+// settings) and its registry key, for Deps.ACME. The manager starts
+// obtaining certificates when the snapshot that uses it is committed.
+func (rt *Runtime) ACME(o acme.Options) (certs.ACME, string, error) {
+	o.TLSPort, o.Logger = rt.acmeTLSPort, rt.acmeLogger
+	key := o.Key()
+	m, err := rt.ACMEs.AcquireNew(key, func() (*acme.Manager, error) { return acme.New(o) })
+	if err != nil {
+		return nil, "", err
+	}
+	return m, key, nil
 }
 
 // BreakerKey names a breaker: "pool/<pool>" for a pool's breaker,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/keelproxy/keel/internal/acme"
 	"github.com/keelproxy/keel/internal/certs"
 	"github.com/keelproxy/keel/internal/config"
 )
@@ -23,7 +24,7 @@ const (
 // snapshot's certificate store; nil when neither exists. Files are read
 // now, so a missing or broken certificate rejects the config here instead
 // of failing handshakes after the swap.
-func tlsStore(cfg *config.Config, d Deps) (*certs.Store, error) {
+func tlsStore(cfg *config.Config, d Deps, acmeKeys *[]string) (*certs.Store, error) {
 	lookup := d.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -70,12 +71,21 @@ func tlsStore(cfg *config.Config, d Deps) (*certs.Store, error) {
 			}
 			o.ClientCAs, o.RequireClientCert = pool, m.RequireClientCert
 		}
-		if t.ACME != nil && d.ACME != nil {
-			m, err := d.ACME(t.ACME)
-			if err != nil {
-				return nil, config.Errors{{Path: "tls.acme", Message: err.Error()}}
+		if a := t.ACME; a != nil {
+			opts := acme.Options{Email: a.Email, DirectoryURL: a.DirectoryURL, Domains: a.Domains, Storage: a.Storage}
+			if d.ACME == nil {
+				// A dry run: check the settings, serve nothing.
+				if _, err := acme.New(opts); err != nil {
+					return nil, config.Errors{{Path: "tls.acme", Message: err.Error()}}
+				}
+			} else {
+				m, key, err := d.ACME(opts)
+				if err != nil {
+					return nil, config.Errors{{Path: "tls.acme", Message: err.Error()}}
+				}
+				o.ACME = m
+				*acmeKeys = append(*acmeKeys, key)
 			}
-			o.ACME = m
 		}
 	}
 	s, err := certs.New(o)
@@ -94,7 +104,7 @@ func tlsStore(cfg *config.Config, d Deps) (*certs.Store, error) {
 // PROXY_TLS_KEY (lookup nil means os.LookupEnv), or an error saying the
 // listener has none.
 func DefaultTLS(lookup func(string) (string, bool)) (*certs.Store, error) {
-	return tlsStore(&config.Config{}, Deps{LookupEnv: lookup, TLSListener: true})
+	return tlsStore(&config.Config{}, Deps{LookupEnv: lookup, TLSListener: true}, new([]string))
 }
 
 // FilesDigest hashes the contents of the files a config reads when it is

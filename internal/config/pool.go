@@ -46,8 +46,11 @@ type Pool struct {
 	HashKey string `json:"hash_key,omitempty" yaml:"hash_key,omitempty"`
 	// Protocol is spoken to the endpoints. Empty means the default, http1.
 	Protocol Protocol `json:"protocol,omitempty" yaml:"protocol,omitempty"`
-	// TLS configures TLS to the endpoints; nil means plaintext unless an
-	// address has an https:// prefix. Not supported yet in this release.
+	// TLS configures TLS to every endpoint (an http:// address is then an
+	// error); nil means plaintext, except for https:// addresses, which use
+	// TLS with the system roots. The files it names are read on every
+	// apply: a missing or invalid one rejects the config, and changed
+	// contents give the endpoints new connections.
 	TLS *PoolTLS `json:"tls,omitempty" yaml:"tls,omitempty"`
 	// Health configures active and passive health checks; nil means every
 	// endpoint is always healthy.
@@ -63,7 +66,7 @@ type Pool struct {
 // Endpoint is one upstream address.
 type Endpoint struct {
 	// Address is host:port, optionally prefixed by http:// or https://
-	// (TLS; not supported yet in this release). Port 1-65535. Required.
+	// (TLS to this endpoint). Port 1-65535. Required.
 	Address string `json:"address,omitempty" yaml:"address,omitempty"`
 	// Weight is the endpoint's share for weighted balancers, 1-10000. Nil
 	// means the default, 1; an explicit 0 is an error (remove the endpoint
@@ -71,10 +74,13 @@ type Endpoint struct {
 	Weight *int `json:"weight,omitempty" yaml:"weight,omitempty"`
 }
 
-// PoolTLS configures TLS from the proxy to a pool's endpoints.
+// PoolTLS configures TLS from the proxy to a pool's endpoints: TLS 1.2 or
+// later, ALPN http/1.1 (protocol http1) or h2 (protocol http2), and
+// session resumption per endpoint.
 type PoolTLS struct {
 	// ServerName is the SNI and verification name; empty means the
-	// endpoint's host.
+	// endpoint's host (an IP host is verified against the certificate's IP
+	// addresses and sent without SNI).
 	ServerName string `json:"server_name,omitempty" yaml:"server_name,omitempty"`
 	// CAFile verifies the upstream; empty means the system roots.
 	CAFile string `json:"ca_file,omitempty" yaml:"ca_file,omitempty"`

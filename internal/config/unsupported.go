@@ -12,13 +12,6 @@ func (c *Config) unsupported() Errors {
 			errs.add(path, "not supported yet: %s", path)
 		}
 	}
-	for i, p := range c.Pools {
-		gate(p.TLS != nil, field(index("pools", i), "tls"))
-		for j, ep := range p.Endpoints {
-			scheme, _ := splitScheme(ep.Address)
-			gate(scheme == "https", field(index(field(index("pools", i), "endpoints"), j), "address"))
-		}
-	}
 	for i, ch := range c.Middleware {
 		for j, st := range ch.Stages {
 			switch st.Type {
@@ -30,7 +23,6 @@ func (c *Config) unsupported() Errors {
 	}
 	gate(len(c.Cache) > 0, "cache")
 	gate(len(c.Plugins) > 0, "plugins")
-	gate(c.TLS != nil && c.TLS.ACME != nil, "tls.acme")
 	gate(c.Rollout != nil, "rollout")
 	return errs
 }

@@ -292,7 +292,7 @@ func (a *Applier) activate(cfg *config.Config, req Request, action string) (Resu
 		return Result{Version: version, PreviousVersion: version, AppliedAt: prev.BuiltAt, Unchanged: true}, nil
 	}
 	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics, Runtime: a.runtime,
-		Tracing: a.tracing, Version: version, TLSListener: a.tlsListener.Load()})
+		Tracing: a.tracing, Version: version, TLSListener: a.tlsListener.Load(), ACME: a.runtime.ACME})
 	if err != nil {
 		// The failed build may have registered endpoint entries, breakers
 		// and budgets; committing the still-active pools and aborting the

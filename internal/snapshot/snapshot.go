@@ -88,6 +88,8 @@ type Snapshot struct {
 	RateLimitKeys []string
 	// RedisKeys are the Redis addresses global rate limits use.
 	RedisKeys []string
+	// ACMEKeys name the ACME managers the certificate store uses.
+	ACMEKeys []string
 }
 
 // Route is one compiled route. Immutable once published.

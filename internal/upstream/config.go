@@ -63,8 +63,8 @@ type Protocol int
 const (
 	// HTTP1 is HTTP/1.1 over plain TCP.
 	HTTP1 Protocol = iota + 1
-	// HTTP2 is HTTP/2 over TLS (ALPN h2). Build rejects it until upstream TLS
-	// is supported.
+	// HTTP2 is HTTP/2 over TLS (ALPN h2); every endpoint of the pool must
+	// use TLS.
 	HTTP2
 	// H2C is HTTP/2 over plain TCP with prior knowledge (RFC 9113 section
 	// 3.3), what gRPC backends without TLS speak.
@@ -168,7 +168,8 @@ type TransportConfig struct {
 	MaxIdlePerEndpoint int
 	// IdleTimeout closes a keep-alive connection idle this long.
 	IdleTimeout time.Duration
-	// DialTimeout bounds opening the TCP connection.
+	// DialTimeout bounds opening a connection: the TCP connect and, for a
+	// TLS endpoint, the handshake, together.
 	DialTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for response headers after the
 	// request was written; zero means no bound beyond the request context.
@@ -193,9 +194,10 @@ func (c TransportConfig) withDefaults() (TransportConfig, error) {
 	return c, nil
 }
 
-// EndpointConfig is one configured endpoint. Address is "host:port" or
-// "http://host[:port]" (port 80 when omitted); Weight 0 is treated as 1 and
-// negative weights are rejected.
+// EndpointConfig is one configured endpoint. Address is "host:port",
+// "http://host[:port]" (port 80 when omitted) or "https://host[:port]"
+// (TLS, port 443 when omitted); Weight 0 is treated as 1 and negative
+// weights are rejected.
 type EndpointConfig struct {
 	Address string
 	Weight  int
@@ -210,6 +212,11 @@ type EndpointConfig struct {
 // Health, Passive and Outlier are the pool's endpoint health settings
 // (SPEC section 7); nil, or a block equal to its zero value, turns that
 // mechanism off. A pool with all three off selects exactly as Pick does.
+//
+// An endpoint speaks TLS when the pool has TLS settings or its address is
+// https://. Protocol HTTP2 needs TLS on every endpoint, H2C on none; an
+// explicit http:// address in a pool with TLS settings is rejected rather
+// than guessed at.
 type PoolConfig struct {
 	ID        string
 	Endpoints []EndpointConfig
@@ -217,6 +224,13 @@ type PoolConfig struct {
 	HashKey   HashKey
 	Protocol  Protocol
 	Transport TransportConfig
+	// TLS turns TLS on for every endpoint; nil means TLS only for https://
+	// addresses, with the zero TLSConfig (system roots, SNI from the
+	// host). Build reads and parses its files and fails, naming the file,
+	// when one is unreadable or invalid. An endpoint's identity includes
+	// the settings and the files' contents: an apply that changes either
+	// gives it new connections, an unchanged one keeps them.
+	TLS *TLSConfig
 	// Health configures active checks; nil means none.
 	Health *HealthCheck
 	// Passive configures passive ejection from live traffic; nil means
@@ -226,38 +240,43 @@ type PoolConfig struct {
 	Outlier *OutlierDetection
 }
 
-// ErrTLSUnsupported is wrapped by the Build error for a pool that needs TLS
-// to its endpoints (protocol http2, https:// addresses), which this package
-// does not implement yet.
-var ErrTLSUnsupported = errors.New("upstream TLS (not supported yet)")
+// Address schemes, as normalizeAddress reports them.
+const (
+	schemeNone  = "" // "host:port"
+	schemeHTTP  = "http"
+	schemeHTTPS = "https"
+)
 
 // normalizeAddress turns a configured address into the "host:port" form used
 // as the endpoint key and dial address, so "http://a:80" and "a:80" are the
-// same endpoint.
-func normalizeAddress(s string) (string, error) {
+// same endpoint, and returns the scheme written (lower case, "" for none).
+func normalizeAddress(s string) (addr, scheme string, err error) {
 	scheme, rest, hasScheme := strings.Cut(s, "://")
 	if !hasScheme {
-		return hostPort(s)
+		addr, err = hostPort(s)
+		return addr, schemeNone, err
 	}
-	switch strings.ToLower(scheme) {
-	case "http":
-	case "https":
-		return "", fmt.Errorf("address %q needs %w", s, ErrTLSUnsupported)
+	defaultPort := "80"
+	switch scheme = strings.ToLower(scheme); scheme {
+	case schemeHTTP:
+	case schemeHTTPS:
+		defaultPort = "443"
 	default:
-		return "", fmt.Errorf("address %q: unsupported scheme %q", s, scheme)
+		return "", "", fmt.Errorf("address %q: unsupported scheme %q", s, scheme)
 	}
 	u, err := url.Parse("http://" + rest)
 	if err != nil {
-		return "", fmt.Errorf("address %q: %w", s, err)
+		return "", "", fmt.Errorf("address %q: %w", s, err)
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("address %q: only scheme, host and port are allowed", s)
+		return "", "", fmt.Errorf("address %q: only scheme, host and port are allowed", s)
 	}
 	port := u.Port()
 	if port == "" {
-		port = "80"
+		port = defaultPort
 	}
-	return hostPort(net.JoinHostPort(u.Hostname(), port))
+	addr, err = hostPort(net.JoinHostPort(u.Hostname(), port))
+	return addr, scheme, err
 }
 
 // hostPort validates a "host:port" address and returns it in canonical

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"errors"
 	"testing"
 	"time"
 )
@@ -109,19 +108,22 @@ func FuzzParseHashKey(f *testing.F) {
 func TestNormalizeAddress(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		in      string
-		want    string
-		wantErr error // nil: any error when want is ""
+		in         string
+		want       string
+		wantScheme string
 	}{
 		{in: "127.0.0.1:8080", want: "127.0.0.1:8080"},
 		{in: "Backend.Local:80", want: "backend.local:80"},
 		{in: "127.0.0.1:0080", want: "127.0.0.1:80"},
 		{in: "[::1]:9000", want: "[::1]:9000"},
-		{in: "http://127.0.0.1:8080", want: "127.0.0.1:8080"},
-		{in: "http://127.0.0.1:8080/", want: "127.0.0.1:8080"},
-		{in: "HTTP://127.0.0.1", want: "127.0.0.1:80"},
-		{in: "http://[::1]", want: "[::1]:80"},
-		{in: "https://127.0.0.1:443", wantErr: ErrTLSUnsupported},
+		{in: "http://127.0.0.1:8080", want: "127.0.0.1:8080", wantScheme: "http"},
+		{in: "http://127.0.0.1:8080/", want: "127.0.0.1:8080", wantScheme: "http"},
+		{in: "HTTP://127.0.0.1", want: "127.0.0.1:80", wantScheme: "http"},
+		{in: "http://[::1]", want: "[::1]:80", wantScheme: "http"},
+		{in: "https://127.0.0.1:8443", want: "127.0.0.1:8443", wantScheme: "https"},
+		{in: "HTTPS://Backend.Local", want: "backend.local:443", wantScheme: "https"},
+		{in: "https://[::1]", want: "[::1]:443", wantScheme: "https"},
+		{in: "https://127.0.0.1:443/x"},
 		{in: "ftp://127.0.0.1:21"},
 		{in: "http://127.0.0.1:8080/api"},
 		{in: "http://user@127.0.0.1:8080"},
@@ -134,18 +136,15 @@ func TestNormalizeAddress(t *testing.T) {
 		{in: ""},
 	}
 	for _, tt := range tests {
-		got, err := normalizeAddress(tt.in)
+		got, scheme, err := normalizeAddress(tt.in)
 		if tt.want != "" {
-			if err != nil || got != tt.want {
-				t.Errorf("normalizeAddress(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			if err != nil || got != tt.want || scheme != tt.wantScheme {
+				t.Errorf("normalizeAddress(%q) = %q, %q, %v; want %q, %q", tt.in, got, scheme, err, tt.want, tt.wantScheme)
 			}
 			continue
 		}
 		if err == nil {
 			t.Errorf("normalizeAddress(%q) = %q, want an error", tt.in, got)
-		}
-		if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
-			t.Errorf("normalizeAddress(%q) error = %v, want %v", tt.in, err, tt.wantErr)
 		}
 	}
 }

@@ -6,11 +6,12 @@
 // The split follows SPEC section 1. A Pool is an immutable view compiled for
 // one snapshot (its endpoints, weights and balancer); an Endpoint is a
 // long-lived runtime entry (transport with its idle connections, in-flight
-// counter, metrics handle) keyed by pool id, address, protocol and transport
-// settings. State.Build hands out Pools that reuse the Endpoints whose key
-// survived, so connection pools and counters outlive a config apply;
-// State.Commit, called after the swap, drains and forgets what the active
-// snapshot no longer references.
+// counter, metrics handle) keyed by pool id, address, protocol, transport
+// settings and TLS settings (with a fingerprint of the certificate files,
+// which Build reads). State.Build hands out Pools that reuse the Endpoints
+// whose key survived, so connection pools and counters outlive a config
+// apply; State.Commit, called after the swap, drains and forgets what the
+// active snapshot no longer references.
 //
 // Endpoint health (SPEC section 7) lives on the same long-lived entries:
 // the active checks' verdict, passive and outlier ejections and their

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -12,12 +13,16 @@ import (
 // endpointKey identifies an endpoint's runtime entry across snapshots: a new
 // build reuses the entry (and so its connections and counters) exactly when
 // all of these are unchanged. Weight is deliberately absent: it belongs to
-// the pool view, so reweighting keeps the warm connections.
+// the pool view, so reweighting keeps the warm connections. The TLS part
+// carries a fingerprint of the files' contents: connections made with a
+// certificate that was since rotated must not outlive the apply that
+// rotated it. Every field is comparable: the key is a map key.
 type endpointKey struct {
 	pool      string
 	address   string
 	protocol  Protocol
 	transport TransportConfig // with defaults applied
+	tls       tlsID           // zero for plaintext
 }
 
 // Endpoint is the long-lived runtime entry of one upstream endpoint of one
@@ -69,11 +74,16 @@ type Endpoint struct {
 	metrics     *obs.EndpointMetrics
 }
 
-// newEndpoint creates the entry for k in pool pe. It starts nothing.
-func newEndpoint(k endpointKey, pe *poolEntry, m *obs.Metrics) *Endpoint {
+// newEndpoint creates the entry for k in pool pe; tm is the endpoint's TLS
+// material (its id is k.tls), nil for plaintext. It starts nothing.
+func newEndpoint(k endpointKey, pe *poolEntry, m *obs.Metrics, tm *tlsMaterial) *Endpoint {
+	var tc *tls.Config
+	if tm != nil {
+		tc = tm.clientConfig(k.address, k.protocol)
+	}
 	return &Endpoint{
 		key:  k,
-		rt:   newTransport(k.address, k.protocol, k.transport),
+		rt:   newTransport(k.address, k.protocol, k.transport, tc),
 		pool: pe,
 		obs:  m,
 	}
@@ -83,9 +93,14 @@ func newEndpoint(k endpointKey, pe *poolEntry, m *obs.Metrics) *Endpoint {
 // no scheme).
 func (e *Endpoint) Address() string { return e.key.address }
 
-// Scheme returns the URL scheme to use for requests to the endpoint: "http"
-// for every protocol supported so far (h2c included).
-func (e *Endpoint) Scheme() string { return "http" }
+// Scheme returns the URL scheme to use for requests to the endpoint:
+// "https" for a TLS endpoint, "http" otherwise (h2c included).
+func (e *Endpoint) Scheme() string {
+	if e.key.tls.on {
+		return schemeHTTPS
+	}
+	return schemeHTTP
+}
 
 // PoolID returns the id of the pool the endpoint belongs to.
 func (e *Endpoint) PoolID() string { return e.key.pool }
@@ -94,8 +109,10 @@ func (e *Endpoint) PoolID() string { return e.key.pool }
 func (e *Endpoint) Protocol() Protocol { return e.key.protocol }
 
 // Transport returns the endpoint's own RoundTripper. It always connects to
-// Address, whatever host the request URL names, and returns a *DialError
-// when the TCP connection cannot be opened. Response bodies must be closed.
+// Address, whatever host and scheme the request URL names, and returns a
+// *DialError when the connection cannot be opened: TCP connect, TLS
+// handshake (certificate verification included) or, for protocol http2,
+// ALPN. Response bodies must be closed.
 // The RoundTripper stays usable after the endpoint is released (requests
 // of an old snapshot finish), but then keeps no connection alive.
 func (e *Endpoint) Transport() http.RoundTripper { return e.rt }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,9 +71,11 @@ func NewState(m *obs.Metrics) *State {
 
 // Build validates cfg and returns an immutable Pool for a new snapshot. For
 // each endpoint it reuses the runtime Endpoint already known under the same
-// key (pool id, address, protocol and transport settings, defaults
-// applied), with its idle connections, in-flight counter and metrics
-// handle and health state, or creates a new one. It never disturbs live
+// key (pool id, address, protocol, transport settings with defaults
+// applied, and TLS settings with the contents of their files), with its
+// idle connections, in-flight counter and metrics handle and health state,
+// or creates a new one. It reads the TLS files of cfg (before taking the
+// State's lock), so a bad file fails the build. It never disturbs live
 // traffic, never removes anything and starts no goroutine: a build that is
 // then rejected changes nothing observable (new entries open no
 // connections and create no metric series until used, and health settings
@@ -95,10 +98,14 @@ func (s *State) Build(cfg PoolConfig) (*Pool, error) {
 	}
 	endpoints := make([]*Endpoint, len(spec.addrs))
 	for i, addr := range spec.addrs {
+		tm := spec.tlsFor(i)
 		k := endpointKey{pool: spec.cfg.ID, address: addr, protocol: spec.cfg.Protocol, transport: spec.transport}
+		if tm != nil {
+			k.tls = tm.id
+		}
 		e := s.entries[k]
 		if e == nil {
-			e = newEndpoint(k, pe, s.metrics)
+			e = newEndpoint(k, pe, s.metrics, tm)
 			s.entries[k] = e
 		}
 		endpoints[i] = e
@@ -108,11 +115,27 @@ func (s *State) Build(cfg PoolConfig) (*Pool, error) {
 
 // poolSpec is a validated PoolConfig with defaults applied.
 type poolSpec struct {
-	cfg       PoolConfig      // Balancer and Protocol set; HashKey only for ConsistentHash
+	cfg       PoolConfig      // Balancer and Protocol set; HashKey only for ConsistentHash; TLS nil
 	addrs     []string        // normalised, distinct
 	weights   []int           // at least 1
+	secure    []bool          // parallel to addrs: the endpoint speaks TLS
 	transport TransportConfig // defaults applied
 	health    healthSpec      // defaults applied; zero parts are off
+	// tls is the pool's TLS settings, loaded; nil when it has none. An
+	// https:// endpoint of a pool without settings uses defaultTLS.
+	tls        *tlsMaterial
+	defaultTLS *tlsMaterial
+}
+
+// tlsFor returns the TLS material of endpoint i, or nil for plaintext.
+func (s *poolSpec) tlsFor(i int) *tlsMaterial {
+	switch {
+	case !s.secure[i]:
+		return nil
+	case s.tls != nil:
+		return s.tls
+	}
+	return s.defaultTLS
 }
 
 // validate checks cfg and returns it with defaults applied.
@@ -132,11 +155,7 @@ func validate(cfg PoolConfig) (poolSpec, error) {
 	if cfg.Protocol == 0 {
 		cfg.Protocol = HTTP1
 	}
-	switch cfg.Protocol {
-	case HTTP1, H2C:
-	case HTTP2:
-		return poolSpec{}, fmt.Errorf("protocol http2 needs %w", ErrTLSUnsupported)
-	default:
+	if cfg.Protocol < HTTP1 || cfg.Protocol > H2C {
 		return poolSpec{}, fmt.Errorf("invalid protocol %v", cfg.Protocol)
 	}
 	if cfg.Balancer != ConsistentHash {
@@ -156,14 +175,27 @@ func validate(cfg PoolConfig) (poolSpec, error) {
 	if err != nil {
 		return poolSpec{}, err
 	}
-	// The spec keeps the settings by value: the caller may reuse its
-	// blocks.
-	cfg.Health, cfg.Passive, cfg.Outlier = nil, nil, nil
-	addrs, weights, err := validEndpoints(cfg.Endpoints)
+	addrs, weights, secure, err := validEndpoints(cfg)
 	if err != nil {
 		return poolSpec{}, err
 	}
-	return poolSpec{cfg: cfg, addrs: addrs, weights: weights, transport: tc, health: health}, nil
+	spec := poolSpec{addrs: addrs, weights: weights, secure: secure, transport: tc, health: health}
+	if cfg.TLS != nil {
+		if spec.tls, err = loadTLS(*cfg.TLS); err != nil {
+			return poolSpec{}, err
+		}
+	} else if slices.Contains(secure, true) {
+		// The defaults, keyed exactly as an empty TLS block would be: the
+		// two mean the same.
+		if spec.defaultTLS, err = loadTLS(TLSConfig{}); err != nil {
+			return poolSpec{}, err
+		}
+	}
+	// The spec keeps the settings by value: the caller may reuse its
+	// blocks.
+	cfg.Health, cfg.Passive, cfg.Outlier, cfg.TLS = nil, nil, nil, nil
+	spec.cfg = cfg
+	return spec, nil
 }
 
 func validHashKey(k HashKey) error {
@@ -181,28 +213,50 @@ func validHashKey(k HashKey) error {
 	return fmt.Errorf("invalid hash key kind %d", k.Kind)
 }
 
-// validEndpoints normalises the addresses and weights. Two entries for the
-// same address would share one Endpoint and skew every balancer, so they
-// are rejected.
-func validEndpoints(eps []EndpointConfig) ([]string, []int, error) {
-	addrs := make([]string, len(eps))
-	weights := make([]int, len(eps))
+// validEndpoints normalises the addresses and weights of cfg's endpoints
+// and says which speak TLS. Two entries for the same address would share
+// one Endpoint and skew every balancer, so they are rejected.
+func validEndpoints(cfg PoolConfig) (addrs []string, weights []int, secure []bool, err error) {
+	eps := cfg.Endpoints
+	addrs = make([]string, len(eps))
+	weights = make([]int, len(eps))
+	secure = make([]bool, len(eps))
 	seen := make(map[string]int, len(eps))
 	for i, ep := range eps {
-		addr, err := normalizeAddress(ep.Address)
+		addr, scheme, err := normalizeAddress(ep.Address)
 		if err != nil {
-			return nil, nil, fmt.Errorf("endpoints[%d]: %w", i, err)
+			return nil, nil, nil, fmt.Errorf("endpoints[%d]: %w", i, err)
 		}
 		if j, dup := seen[addr]; dup {
-			return nil, nil, fmt.Errorf("endpoints[%d]: address %s repeats endpoints[%d]", i, addr, j)
+			return nil, nil, nil, fmt.Errorf("endpoints[%d]: address %s repeats endpoints[%d]", i, addr, j)
 		}
 		seen[addr] = i
 		if ep.Weight < 0 {
-			return nil, nil, fmt.Errorf("endpoints[%d]: negative weight %d", i, ep.Weight)
+			return nil, nil, nil, fmt.Errorf("endpoints[%d]: negative weight %d", i, ep.Weight)
 		}
 		addrs[i], weights[i] = addr, max(ep.Weight, 1)
+		secure[i] = cfg.TLS != nil || scheme == schemeHTTPS
+		if err := checkScheme(cfg, ep.Address, scheme, secure[i]); err != nil {
+			return nil, nil, nil, fmt.Errorf("endpoints[%d]: %w", i, err)
+		}
 	}
-	return addrs, weights, nil
+	return addrs, weights, secure, nil
+}
+
+// checkScheme rejects an endpoint whose TLS use contradicts the pool: an
+// explicit http:// next to TLS settings, plaintext under protocol http2
+// (HTTP/2 is negotiated by ALPN), TLS under h2c (cleartext by
+// definition).
+func checkScheme(cfg PoolConfig, address, scheme string, secure bool) error {
+	switch {
+	case scheme == schemeHTTP && cfg.TLS != nil:
+		return fmt.Errorf("address %q is plaintext but the pool has TLS settings (drop the http:// or the tls block)", address)
+	case cfg.Protocol == HTTP2 && !secure:
+		return fmt.Errorf("address %q: protocol http2 needs TLS (an https:// address or TLS settings); use h2c for cleartext HTTP/2", address)
+	case cfg.Protocol == H2C && secure:
+		return fmt.Errorf("address %q: protocol h2c is cleartext and cannot use TLS", address)
+	}
+	return nil
 }
 
 // Commit is called after a snapshot swap with the pools of the now-active

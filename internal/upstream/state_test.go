@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -105,8 +106,13 @@ func TestBuildErrors(t *testing.T) {
 		{name: "hash bad name", cfg: PoolConfig{ID: "p", Endpoints: ok, Balancer: ConsistentHash, HashKey: HashKey{Kind: HashHeader, Name: "a b"}}, wantMsg: "invalid name"},
 		{name: "unknown balancer", cfg: PoolConfig{ID: "p", Endpoints: ok, Balancer: 42}, wantMsg: "invalid balancer"},
 		{name: "unknown protocol", cfg: PoolConfig{ID: "p", Endpoints: ok, Protocol: 42}, wantMsg: "invalid protocol"},
-		{name: "http2", cfg: PoolConfig{ID: "p", Endpoints: ok, Protocol: HTTP2}, wantErr: ErrTLSUnsupported, wantMsg: "protocol http2 needs upstream TLS (not supported yet)"},
-		{name: "https", cfg: PoolConfig{ID: "p", Endpoints: []EndpointConfig{{Address: "https://127.0.0.1:443"}}}, wantErr: ErrTLSUnsupported},
+		{name: "http2 without TLS", cfg: PoolConfig{ID: "p", Endpoints: ok, Protocol: HTTP2}, wantMsg: "endpoints[0]: address \"127.0.0.1:9001\": protocol http2 needs TLS"},
+		{name: "http2 with one plaintext endpoint", cfg: PoolConfig{ID: "p", Protocol: HTTP2,
+			Endpoints: []EndpointConfig{{Address: "https://127.0.0.1:1"}, {Address: "127.0.0.1:2"}}}, wantMsg: "endpoints[1]"},
+		{name: "h2c with https", cfg: PoolConfig{ID: "p", Protocol: H2C, Endpoints: []EndpointConfig{{Address: "https://127.0.0.1:443"}}}, wantMsg: "h2c is cleartext"},
+		{name: "h2c with TLS settings", cfg: PoolConfig{ID: "p", Protocol: H2C, Endpoints: ok, TLS: &TLSConfig{}}, wantMsg: "h2c is cleartext"},
+		{name: "http:// with TLS settings", cfg: PoolConfig{ID: "p", Endpoints: []EndpointConfig{{Address: "http://127.0.0.1:1"}}, TLS: &TLSConfig{}}, wantMsg: "plaintext but the pool has TLS settings"},
+		{name: "https and http for one address", cfg: PoolConfig{ID: "p", Endpoints: []EndpointConfig{{Address: "https://127.0.0.1:1"}, {Address: "http://127.0.0.1:1"}}}, wantMsg: "repeats endpoints[0]"},
 		{name: "negative timeout", cfg: PoolConfig{ID: "p", Endpoints: ok, Transport: TransportConfig{IdleTimeout: -time.Second}}, wantMsg: "negative"},
 	}
 	for _, tt := range tests {
@@ -183,15 +189,17 @@ func TestCommitDrainsInFlight(t *testing.T) {
 	for _, proto := range []Protocol{HTTP1, H2C} {
 		t.Run(proto.String(), func(t *testing.T) {
 			t.Parallel()
-			testDrainInFlight(t, proto)
+			testDrainInFlight(t, proto, nil)
 		})
 	}
 }
 
-func testDrainInFlight(t *testing.T, proto Protocol) {
+// testDrainInFlight runs TestCommitDrainsInFlight for proto, over TLS when
+// pki is not nil.
+func testDrainInFlight(t *testing.T, proto Protocol, pki *testPKI) {
 	entered := make(chan struct{})
 	unblock := make(chan struct{})
-	ts, conns := newWatchedServer(t, proto, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			w.WriteHeader(http.StatusOK)
 			w.(http.Flusher).Flush()
@@ -199,9 +207,19 @@ func testDrainInFlight(t *testing.T, proto Protocol) {
 			<-unblock
 		}
 		_, _ = io.WriteString(w, "done close="+map[bool]string{true: "yes", false: "no"}[r.Close])
-	}))
+	})
+	cfg := PoolConfig{ID: "p", Protocol: proto}
+	var ts *httptest.Server
+	var conns *connWatch
+	if pki == nil {
+		ts, conns = newWatchedServer(t, proto, h)
+	} else {
+		ts, conns = newWatchedTLSServer(t, proto, pki.server, nil, h)
+		cfg.TLS = &TLSConfig{CAFile: pki.caFile}
+	}
+	cfg.Endpoints = []EndpointConfig{{Address: ts.Listener.Addr().String()}}
 	s := newTestState(t, nil)
-	old := mustBuild(t, s, PoolConfig{ID: "p", Protocol: proto, Endpoints: []EndpointConfig{{Address: ts.Listener.Addr().String()}}})
+	old := mustBuild(t, s, cfg)
 	s.Commit([]*Pool{old})
 	e := old.Endpoints()[0]
 
@@ -233,7 +251,7 @@ func testDrainInFlight(t *testing.T, proto Protocol) {
 	// A straggler completes; over HTTP/1.1 it asks the upstream to close
 	// the connection (HTTP/2 has no such header; the client closes it).
 	want := "done close=yes"
-	if proto == H2C {
+	if proto != HTTP1 {
 		want = "done close=no"
 	}
 	if body, err := get(t, e, "/"); err != nil || body != want {

@@ -153,14 +153,14 @@ func TestTransportHygiene(t *testing.T) {
 		}
 		if tt.proto == HTTP1 {
 			c := e.rt.h1
-			if e.rt.h2c != nil || c.Address != tt.addr || c.MaxIdle != DefaultMaxIdlePerEndpoint ||
+			if e.rt.h2 != nil || c.Address != tt.addr || c.MaxIdle != DefaultMaxIdlePerEndpoint ||
 				c.IdleTimeout != DefaultIdleTimeout || c.ResponseHeaderTimeout != 0 || c.ExpectContinueTimeout != time.Second ||
 				c.ReadBufferSize != 8<<10 || c.WriteBufferSize != 4<<10 {
 				t.Errorf("h1client.Transport settings = %+v, want the documented ones", c)
 			}
 			continue
 		}
-		base := e.rt.h2c.base
+		base := e.rt.h2.base
 		if e.rt.h1 != nil || base.Proxy != nil || !base.DisableCompression || base.MaxIdleConnsPerHost != DefaultMaxIdlePerEndpoint ||
 			base.MaxIdleConns != 0 || base.IdleConnTimeout != DefaultIdleTimeout || base.ForceAttemptHTTP2 ||
 			base.ReadBufferSize != 32<<10 || base.WriteBufferSize != 32<<10 || base.ExpectContinueTimeout != time.Second {
@@ -260,7 +260,7 @@ func TestRoundTripEnd(t *testing.T) {
 			if srv.proto == HTTP1 {
 				return e.rt.h1.IdleConns() == 1 && e.rt.openConns() == 1
 			}
-			return e.rt.h2c.active.Load() == 0
+			return e.rt.h2.active.Load() == 0
 		}
 		for _, tt := range tests {
 			if tt.h1Only && srv.proto != HTTP1 {
@@ -281,8 +281,8 @@ func TestRoundTripEnd(t *testing.T) {
 		if _, err := e.Transport().RoundTrip(req); err == nil {
 			t.Fatalf("%v: RoundTrip with an invalid header succeeded, want an error", srv.proto)
 		}
-		if srv.proto == H2C && e.rt.h2c.active.Load() != 0 {
-			t.Errorf("h2c: after a failed RoundTrip active = %d, want 0", e.rt.h2c.active.Load())
+		if srv.proto == H2C && e.rt.h2.active.Load() != 0 {
+			t.Errorf("h2c: after a failed RoundTrip active = %d, want 0", e.rt.h2.active.Load())
 		}
 	}
 }

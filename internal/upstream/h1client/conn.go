@@ -90,6 +90,12 @@ func newConn(t *Transport, nc net.Conn) *conn {
 	return pc
 }
 
+// peerGone reports whether the parked pc must not be reused: bytes read
+// ahead past the last response (the upstream sent something unasked in
+// the same segment), or what the prober finds in the TLS layer or the
+// socket.
+func (pc *conn) peerGone() bool { return pc.br.Buffered() > 0 || pc.probe.peerGone() }
+
 // roundTrip sends req on pc and reads the response head. On failure it
 // closes pc and reports whether the request may be retried on a new
 // connection (only when allowRetry); req.Body is then left untouched for

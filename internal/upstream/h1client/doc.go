@@ -2,8 +2,9 @@
 // proxy's upstream connections: an http.RoundTripper bound to one address.
 //
 // Compared with net/http.Transport it drops what a proxy does not need
-// (proxies from the environment, compression, TLS, HTTP/2, per-host
-// routing) and the goroutines a round trip hops across there: the request
+// (proxies from the environment, compression, HTTP/2, per-host routing),
+// leaves TLS to the Dial function (which returns a handshaken *tls.Conn),
+// and avoids the goroutines a round trip hops across there: the request
 // is written and the response head read on the caller's goroutine, with
 // per-connection buffers, and idle connections wait in a LIFO pool without
 // a goroutine. Only a request body is streamed from a second goroutine,

@@ -4,10 +4,12 @@ package h1client
 
 import "net"
 
-// prober cannot probe without blocking on this platform: connections are
-// assumed alive, and a stale one is caught by the retry of RoundTrip.
-type prober struct{}
+// prober cannot probe a socket without blocking on this platform: only the
+// buffers of a *tls.Conn are checked (see tlsProbe), connections are
+// otherwise assumed alive, and a stale one is caught by the retry of
+// RoundTrip.
+type prober struct{ tls tlsProbe }
 
-func (p *prober) init(net.Conn) {}
+func (p *prober) init(nc net.Conn) { p.tls.init(nc) }
 
-func (p *prober) peerGone() bool { return false }
+func (p *prober) peerGone() bool { return p.tls.pending() }

@@ -13,15 +13,23 @@ import (
 // next request). It makes one non-blocking read system call: the
 // descriptor is non-blocking, so an open, silent connection answers EAGAIN
 // at once. The raw connection and the callback are made once per
-// connection, so a probe allocates nothing. A zero prober (connections
-// that are not system sockets) reports every connection alive.
+// connection, so a probe of a plaintext connection allocates nothing. A
+// *tls.Conn is probed twice: its own buffers first (see tlsProbe), then
+// the socket under it, where any byte (the start of a TLS record) or the
+// end of the stream likewise makes it unusable. A record that is harmless
+// after all (a session ticket a server sends late) then costs one new,
+// resumed, connection: a rare, cheap mistake. A zero prober
+// (connections that are not system sockets) reports every connection
+// alive.
 type prober struct {
 	raw  syscall.RawConn
 	fn   func(fd uintptr) bool
 	gone bool
+	tls  tlsProbe
 }
 
 func (p *prober) init(nc net.Conn) {
+	nc = p.tls.init(nc)
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return
@@ -41,6 +49,9 @@ func (p *prober) init(nc net.Conn) {
 
 // peerGone reports whether the connection must not be reused.
 func (p *prober) peerGone() bool {
+	if p.tls.pending() {
+		return true
+	}
 	if p.raw == nil {
 		return false
 	}

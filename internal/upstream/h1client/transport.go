@@ -30,10 +30,11 @@ const (
 // other field, never decompresses, never follows redirects and ignores
 // proxy environment variables.
 //
-// A connection parked for more than a second is probed (one non-blocking
-// read) before reuse, so that one the upstream closed, or wrote an
-// unsolicited 408 on, is discarded rather than used; busier connections
-// skip the probe and rely on RoundTrip's retry.
+// A parked connection is probed (one non-blocking read) before reuse, so
+// that one the upstream closed, or wrote an unsolicited 408 on, is
+// discarded rather than used. For TLS, Dial returns a handshaken
+// *tls.Conn; the probe then also checks crypto/tls's buffers, which may
+// hold records read ahead with the last response.
 //
 // Set the fields before the first RoundTrip and do not change them after.
 // A Transport must not be copied after first use. All methods are safe for
@@ -44,7 +45,10 @@ type Transport struct {
 	Address string
 	// Dial opens connections. Its errors are returned by RoundTrip
 	// unchanged, so a caller can wrap them in its own type to tell connect
-	// failures apart. Nil means a zero net.Dialer's DialContext.
+	// failures apart. Nil means a zero net.Dialer's DialContext. For
+	// HTTPS, Dial returns a *tls.Conn whose handshake is done (so that its
+	// failures are Dial's errors too, and ALPN was "http/1.1" or none).
+	// The request URL's scheme is ignored either way.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// MaxIdle caps the idle keep-alive connections kept; a connection
 	// finishing when the pool is full is closed. Zero means DefaultMaxIdle;
@@ -197,7 +201,7 @@ func (t *Transport) popIdle() *conn {
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		if idle < t.probeAfter() || !pc.probe.peerGone() {
+		if idle < t.probeAfter() || !pc.peerGone() {
 			return pc
 		}
 		pc.close()
