@@ -22,7 +22,7 @@ test: test-deps vet
 	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /test/e2e)
 	$(GO) test -race -count=1 -timeout 10m ./test/e2e/
 
-# Installs what the end-to-end tests need when missing (Chromium).
+# Installs what the tests need when missing (Chromium, redis-server, pebble).
 test-deps:
 	./scripts/test-deps.sh
 
@@ -35,6 +35,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Apply10000|Validate10000' -benchmem -benchtime 5x ./internal/control/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/resilience/ ./internal/traffic/ ./internal/overload/ ./internal/ratelimit/ ./internal/auth/ ./internal/tracing/
 	$(GO) test -run '^$$' -bench 'HedgingTail' -benchtime 2000x ./internal/proxy/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/certs/ ./internal/proxyproto/ ./internal/server/h2guard/
 
 # Side-by-side comparison with nginx, HAProxy, Caddy and plain Go proxies
 # (../shared/bench; takes ~10 minutes and needs an otherwise idle machine).
@@ -53,6 +54,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSWAR -fuzztime 20s ./internal/router/
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 20s ./internal/audit/
 	$(GO) test -run '^$$' -fuzz FuzzCtlYAMLToJSON -fuzztime 20s ./internal/ctl/
+	$(GO) test -run '^$$' -fuzz FuzzAccept -fuzztime 20s ./internal/proxyproto/
+	$(GO) test -run '^$$' -fuzz FuzzGuard -fuzztime 20s ./internal/server/h2guard/
 
 clean:
 	rm -rf bin
