@@ -38,6 +38,8 @@ var allowedImports = map[string][]string{
 	"provider":          {"compile", "config", "control", "obs", "proxy", "router", "snapshot", "upstream"},
 	"admin":             {"audit", "auth", "compile", "config", "control", "obs", "overload", "proxy", "ratelimit", "registry", "resilience", "router", "snapshot", "traffic", "upstream"},
 	"proxytest":         {"*"},
+	"testpki":           {},
+	"testpebble":        {},
 }
 
 const modPrefix = "github.com/keelproxy/keel/internal/"

@@ -1,37 +1,21 @@
 package certs
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/keelproxy/keel/internal/testpki"
 )
 
-// selfSigned returns a certificate for cn valid for dns.
-func selfSigned(t *testing.T, cn string, dns ...string) *tls.Certificate {
+// newCert returns a certificate for cn valid for dns, with no other
+// names and a subject of the common name alone, from a new test CA.
+func newCert(t testing.TB, cn string, dns ...string) *tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: dns}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return &testpki.New(t, "certs test CA").Issue(t, cn, testpki.DNS(dns...), testpki.IPs(), testpki.Org()).TLS
 }
 
 type fakeACME struct{ cert *tls.Certificate }
@@ -42,10 +26,10 @@ func (f fakeACME) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
 func TestCertificateSelection(t *testing.T) {
-	exact := selfSigned(t, "exact")
-	wild := selfSigned(t, "wild")
-	def := selfSigned(t, "default")
-	auto := selfSigned(t, "auto")
+	exact := newCert(t, "exact")
+	wild := newCert(t, "wild")
+	def := newCert(t, "default")
+	auto := newCert(t, "auto")
 	s, err := New(Options{
 		Certificates: []Certificate{{Cert: exact, Names: []string{"api.test", "www.api.test"}}, {Cert: wild, Names: []string{"*.api.test"}}},
 		Default:      def,
@@ -77,8 +61,8 @@ func TestCertificateSelection(t *testing.T) {
 }
 
 func TestFallbackAndEmpty(t *testing.T) {
-	first := selfSigned(t, "first")
-	s, err := New(Options{Certificates: []Certificate{{Cert: first, Names: []string{"a.test"}}, {Cert: selfSigned(t, "second"), Names: []string{"b.test"}}}})
+	first := newCert(t, "first")
+	s, err := New(Options{Certificates: []Certificate{{Cert: first, Names: []string{"a.test"}}, {Cert: newCert(t, "second"), Names: []string{"b.test"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +90,7 @@ func TestFallbackAndEmpty(t *testing.T) {
 
 func TestConfigSettings(t *testing.T) {
 	pool := x509.NewCertPool()
-	s, _ := New(Options{Certificates: []Certificate{{Cert: selfSigned(t, "a"), Names: []string{"a.test"}}},
+	s, _ := New(Options{Certificates: []Certificate{{Cert: newCert(t, "a"), Names: []string{"a.test"}}},
 		MinVersion: tls.VersionTLS13, ClientCAs: pool})
 	c, _ := s.ConfigForClient(nil)
 	if c.MinVersion != tls.VersionTLS13 || c.ClientAuth != tls.VerifyClientCertIfGiven || c.ClientCAs != pool {
@@ -130,11 +114,8 @@ func TestConfigSettings(t *testing.T) {
 
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
-	c := selfSigned(t, "legacy") // no SANs: the common name is the name
-	key, _ := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
-	cf, kf := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600)
-	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: key}), 0o600)
+	// no SANs: the common name is the name
+	cf, kf := testpki.New(t, "certs test CA").Issue(t, "legacy", testpki.IPs()).Files()
 	got, names, err := Load(cf, kf)
 	if err != nil || got.Leaf == nil || len(names) != 1 || names[0] != "legacy" {
 		t.Fatalf("Load: %v %v", names, err)
@@ -154,7 +135,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestVerifiedSubject(t *testing.T) {
-	c := selfSigned(t, "alice")
+	c := newCert(t, "alice")
 	if VerifiedSubject(nil) != "" || VerifiedSubject(&tls.ConnectionState{}) != "" {
 		t.Errorf("subject without a verified chain")
 	}
@@ -166,8 +147,7 @@ func TestVerifiedSubject(t *testing.T) {
 
 // BenchmarkCertificate is the per-handshake SNI lookup.
 func BenchmarkCertificate(b *testing.B) {
-	t := &testing.T{}
-	s, _ := New(Options{Certificates: []Certificate{{Cert: selfSigned(t, "a"), Names: []string{"a.test"}}, {Cert: selfSigned(t, "w"), Names: []string{"*.w.test"}}}})
+	s, _ := New(Options{Certificates: []Certificate{{Cert: newCert(b, "a"), Names: []string{"a.test"}}, {Cert: newCert(b, "w"), Names: []string{"*.w.test"}}}})
 	hello := &tls.ClientHelloInfo{ServerName: "x.w.test"}
 	b.ReportAllocs()
 	for b.Loop() {

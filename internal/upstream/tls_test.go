@@ -2,18 +2,13 @@ package upstream
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,92 +18,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keelproxy/keel/internal/testpki"
 )
-
-// testCA is a certificate authority made up for a test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-var serial atomic.Int64
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func newTestCA(t testing.TB, name string) *testCA {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue signs a leaf for cn with the given usage; names that parse as IP
-// addresses become IP SANs, the others DNS SANs. It returns the PEM
-// certificate and key, and the pair for a tls.Config.
-func (ca *testCA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage, names ...string) (certPEM, keyPEM []byte, pair tls.Certificate) {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	pair, err = tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certPEM, keyPEM, pair
-}
 
 // testPKI is the certificates of the TLS tests: a server certificate for
 // 127.0.0.1 and backend.test from ca, a client certificate from clientCA,
 // another CA that signed neither, and their files.
 type testPKI struct {
-	ca, otherCA, clientCA *testCA
+	ca, otherCA, clientCA *testpki.CA
 	server                tls.Certificate
 	// Files: PEM CA bundles, and the client pair.
 	caFile, otherCAFile, clientCert, clientKey string
@@ -116,14 +34,14 @@ type testPKI struct {
 
 func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
-	p := &testPKI{ca: newTestCA(t, "upstream CA"), otherCA: newTestCA(t, "other CA"), clientCA: newTestCA(t, "client CA")}
-	_, _, p.server = p.ca.issue(t, "backend", x509.ExtKeyUsageServerAuth, "127.0.0.1", "backend.test")
-	cert, key, _ := p.clientCA.issue(t, "keel-proxy", x509.ExtKeyUsageClientAuth)
+	p := &testPKI{ca: testpki.New(t, "upstream CA"), otherCA: testpki.New(t, "other CA"), clientCA: testpki.New(t, "client CA")}
+	p.server = p.ca.Issue(t, "backend", testpki.DNS("backend.test")).TLS
+	client := p.clientCA.Issue(t, "keel-proxy", testpki.Client())
 	dir := t.TempDir()
-	p.caFile = writeFile(t, dir, "ca.pem", p.ca.pem)
-	p.otherCAFile = writeFile(t, dir, "other-ca.pem", p.otherCA.pem)
-	p.clientCert = writeFile(t, dir, "client.pem", cert)
-	p.clientKey = writeFile(t, dir, "client-key.pem", key)
+	p.caFile = writeFile(t, dir, "ca.pem", p.ca.PEM)
+	p.otherCAFile = writeFile(t, dir, "other-ca.pem", p.otherCA.PEM)
+	p.clientCert = writeFile(t, dir, "client.pem", client.CertPEM)
+	p.clientKey = writeFile(t, dir, "client-key.pem", client.KeyPEM)
 	return p
 }
 
@@ -254,7 +172,7 @@ func TestTLSClientCert(t *testing.T) {
 	pki := newTestPKI(t)
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		pool := x509.NewCertPool()
-		pool.AddCert(pki.clientCA.cert)
+		pool.AddCert(pki.clientCA.Cert)
 		ts, _ := newWatchedTLSServer(t, HTTP1, pki.server,
 			&tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MaxVersion: version}, tlsInfo())
 		address := "https://" + ts.Listener.Addr().String()
@@ -451,18 +369,18 @@ func TestTLSBuildReuse(t *testing.T) {
 		{name: "identical", change: func(*testing.T, *PoolConfig) {}, wantSame: true},
 		{name: "https prefix under a TLS block", change: func(_ *testing.T, c *PoolConfig) { c.Endpoints[0].Address = "https://127.0.0.1:9001" }, wantSame: true},
 		{name: "files rewritten, same contents", change: func(t *testing.T, c *PoolConfig) {
-			writeFile(t, filepath.Dir(c.TLS.CAFile), "ca.pem", pki.ca.pem)
+			writeFile(t, filepath.Dir(c.TLS.CAFile), "ca.pem", pki.ca.PEM)
 		}, wantSame: true},
 		{name: "CA rotated under the same path", change: func(t *testing.T, c *PoolConfig) {
-			writeFile(t, filepath.Dir(c.TLS.CAFile), "ca.pem", append(pki.ca.pem, pki.otherCA.pem...))
+			writeFile(t, filepath.Dir(c.TLS.CAFile), "ca.pem", append(pki.ca.PEM, pki.otherCA.PEM...))
 		}},
 		{name: "client key rotated under the same path", change: func(t *testing.T, c *PoolConfig) {
-			cert, key, _ := pki.clientCA.issue(t, "keel-proxy", x509.ExtKeyUsageClientAuth)
-			writeFile(t, filepath.Dir(c.TLS.CertFile), "client.pem", cert)
-			writeFile(t, filepath.Dir(c.TLS.KeyFile), "client-key.pem", key)
+			client := pki.clientCA.Issue(t, "keel-proxy", testpki.Client())
+			writeFile(t, filepath.Dir(c.TLS.CertFile), "client.pem", client.CertPEM)
+			writeFile(t, filepath.Dir(c.TLS.KeyFile), "client-key.pem", client.KeyPEM)
 		}},
 		{name: "same contents, other path", change: func(t *testing.T, c *PoolConfig) {
-			c.TLS.CAFile = writeFile(t, t.TempDir(), "ca.pem", pki.ca.pem)
+			c.TLS.CAFile = writeFile(t, t.TempDir(), "ca.pem", pki.ca.PEM)
 		}},
 		{name: "server name", change: func(_ *testing.T, c *PoolConfig) { c.TLS.ServerName = "backend.test" }},
 		{name: "insecure_skip_verify", change: func(_ *testing.T, c *PoolConfig) { c.TLS.InsecureSkipVerify = true }},
@@ -477,7 +395,7 @@ func TestTLSBuildReuse(t *testing.T) {
 			certPEM, _ := os.ReadFile(pki.clientCert)
 			keyPEM, _ := os.ReadFile(pki.clientKey)
 			base := PoolConfig{ID: "p", Endpoints: []EndpointConfig{{Address: "127.0.0.1:9001"}}, TLS: &TLSConfig{
-				CAFile:   writeFile(t, dir, "ca.pem", pki.ca.pem),
+				CAFile:   writeFile(t, dir, "ca.pem", pki.ca.PEM),
 				CertFile: writeFile(t, dir, "client.pem", certPEM),
 				KeyFile:  writeFile(t, dir, "client-key.pem", keyPEM),
 			}}
@@ -514,7 +432,7 @@ func TestTLSRotation(t *testing.T) {
 	t.Parallel()
 	pki := newTestPKI(t)
 	ts, conns := newWatchedTLSServer(t, HTTP1, pki.server, nil, tlsInfo())
-	caFile := writeFile(t, t.TempDir(), "ca.pem", pki.ca.pem)
+	caFile := writeFile(t, t.TempDir(), "ca.pem", pki.ca.PEM)
 	cfg := PoolConfig{Transport: patientDial, ID: "p", TLS: &TLSConfig{CAFile: caFile}, Endpoints: []EndpointConfig{{Address: ts.Listener.Addr().String()}}}
 	s := newTestState(t, nil)
 	apply := func() *Endpoint {
@@ -533,7 +451,7 @@ func TestTLSRotation(t *testing.T) {
 	if _, opened := conns.count(http.StateNew); opened != 1 {
 		t.Errorf("after an unchanged apply the upstream saw %d connections, want 1 (kept)", opened)
 	}
-	writeFile(t, filepath.Dir(caFile), "ca.pem", append(pki.ca.pem, pki.otherCA.pem...))
+	writeFile(t, filepath.Dir(caFile), "ca.pem", append(pki.ca.PEM, pki.otherCA.PEM...))
 	if rotated := apply(); rotated == first {
 		t.Error("an apply after the CA file changed kept the endpoint, want a new one")
 	}
@@ -552,7 +470,7 @@ func TestTLSBuildErrors(t *testing.T) {
 	missing := filepath.Join(dir, "missing.pem")
 	garbage := writeFile(t, dir, "garbage.pem", []byte("not a certificate\n"))
 	damaged := writeFile(t, dir, "damaged.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}))
-	_, otherKey, _ := pki.clientCA.issue(t, "other", x509.ExtKeyUsageClientAuth)
+	otherKey := pki.clientCA.Issue(t, "other", testpki.Client()).KeyPEM
 	wrongKey := writeFile(t, dir, "wrong-key.pem", otherKey)
 	tests := []struct {
 		name    string

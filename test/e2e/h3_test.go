@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/keelproxy/keel/internal/testpki"
 )
 
 // freeUDPAddr returns a loopback UDP address that was free a moment ago.
@@ -36,9 +38,9 @@ func h3Client(t testing.TB, cfg *tls.Config) *http.Client {
 // the listener with Alt-Svc on TLS responses, and applies mTLS per route
 // on HTTP/3 too.
 func TestHTTP3(t *testing.T) {
-	ca := newPKI(t, "keel test CA")
-	sc, sk, _ := ca.issue(t, "server", []string{"h3.test"}, false)
-	_, _, client := ca.issue(t, "carol", nil, true)
+	ca := testpki.New(t, "keel test CA")
+	sc, sk := ca.Issue(t, "server", testpki.DNS("h3.test")).Files()
+	client := ca.Issue(t, "carol", testpki.Client()).TLS
 	up := newEcho(t, "up")
 	cfg := fmt.Sprintf(`
 routes:
@@ -48,13 +50,13 @@ pools: [{id: p, endpoints: [{address: %s}]}]
 tls:
   certificates: [{cert_file: %s, key_file: %s}]
   mtls: {enabled: true, ca_file: %s}
-`, up.addr, sc, sk, ca.caFile)
+`, up.addr, sc, sk, ca.File)
 	path := filepath.Join(t.TempDir(), "proxy.yaml")
 	writeFileAtomic(t, path, cfg)
 	tlsAddr, h3Addr := freeAddr(t), freeUDPAddr(t)
 	p := startProxyEnv(t, nil, path, "-tls-addr", tlsAddr, "-h3-addr", h3Addr)
 	_, h3Port, _ := net.SplitHostPort(h3Addr)
-	base := &tls.Config{ServerName: "h3.test", RootCAs: ca.pool}
+	base := &tls.Config{ServerName: "h3.test", RootCAs: ca.Pool}
 
 	// HTTP/1.1 and HTTP/2 over TLS announce HTTP/3; plaintext does not.
 	want := fmt.Sprintf(`h3=":%s"; ma=86400`, h3Port)

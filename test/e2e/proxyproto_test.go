@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/keelproxy/keel/internal/testpki"
 )
 
 // proxyV2 builds a PROXY protocol v2 header for a TCP/IPv4 connection
@@ -30,8 +32,8 @@ func proxyV2(src, dst netip.AddrPort) []byte {
 // X-Forwarded-For the upstream sees; a direct connection without a header
 // still works; an untrusted peer's header is refused.
 func TestProxyProtocol(t *testing.T) {
-	ca := newPKI(t, "keel test CA")
-	sc, sk, _ := ca.issue(t, "server", []string{"pp.test"}, false)
+	ca := testpki.New(t, "keel test CA")
+	sc, sk := ca.Issue(t, "server", testpki.DNS("pp.test")).Files()
 	up := newEcho(t, "up")
 	cfgFor := func(trusted string) string {
 		return fmt.Sprintf(`
@@ -89,7 +91,7 @@ tls:
 		}
 		defer raw.Close()
 		raw.Write(proxyV2(netip.MustParseAddrPort("198.51.100.9:4444"), netip.MustParseAddrPort("192.0.2.1:443")))
-		c := tls.Client(raw, &tls.Config{ServerName: "pp.test", RootCAs: ca.pool, NextProtos: []string{"http/1.1"}})
+		c := tls.Client(raw, &tls.Config{ServerName: "pp.test", RootCAs: ca.Pool, NextProtos: []string{"http/1.1"}})
 		rep := send(t, c, "pp-v2")
 		if got := rep.Header.Get("X-Forwarded-For"); got != "198.51.100.9" {
 			t.Errorf("X-Forwarded-For %q", got)

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keelproxy/keel/internal/testpki"
 )
 
 // tlsClient returns an HTTP client for the proxy's TLS listener: HTTP/2
@@ -42,10 +44,10 @@ func startTLSProxy(t testing.TB, env []string, cfg string, extra ...string) (*pr
 }
 
 func TestTLSSNIAndProtocols(t *testing.T) {
-	ca := newPKI(t, "keel test CA")
-	aCert, aKey, _ := ca.issue(t, "a", []string{"a.test"}, false)
-	wCert, wKey, _ := ca.issue(t, "wild", []string{"*.wild.test"}, false)
-	dCert, dKey, _ := ca.issue(t, "default", []string{"default.test"}, false)
+	ca := testpki.New(t, "keel test CA")
+	aCert, aKey := ca.Issue(t, "a", testpki.DNS("a.test")).Files()
+	wCert, wKey := ca.Issue(t, "wild", testpki.DNS("*.wild.test")).Files()
+	dCert, dKey := ca.Issue(t, "default", testpki.DNS("default.test")).Files()
 	up := newEcho(t, "up")
 	cfg := fmt.Sprintf(`
 routes:
@@ -71,7 +73,7 @@ tls:
 		{"unknown.test", "default"},
 		{"", "default"}, // no SNI
 	} {
-		got, err := peerCN(t, tlsAddr, tc.sni, ca.pool)
+		got, err := peerCN(t, tlsAddr, tc.sni, ca.Pool)
 		if tc.want == "default" && err != nil {
 			// The default certificate does not name the SNI: verification
 			// must fail for the right reason, the certificate served.
@@ -89,7 +91,7 @@ tls:
 	}
 
 	for _, h2 := range []bool{false, true} {
-		c := tlsClient(t, &tls.Config{ServerName: "a.test", RootCAs: ca.pool}, h2)
+		c := tlsClient(t, &tls.Config{ServerName: "a.test", RootCAs: ca.Pool}, h2)
 		resp, body := do(t, c, "GET", "https://"+tlsAddr+"/secure/x", "a.test", nil, nil)
 		if resp.StatusCode != 200 {
 			t.Fatalf("h2=%v: status %d: %s", h2, resp.StatusCode, body)
@@ -111,14 +113,14 @@ tls:
 
 	// Protocol versions below the minimum never complete a handshake.
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
-		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "a.test", RootCAs: ca.pool, MinVersion: v, MaxVersion: v})
+		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "a.test", RootCAs: ca.Pool, MinVersion: v, MaxVersion: v})
 		if err == nil {
 			c.Close()
 			t.Errorf("a TLS %x handshake succeeded", v)
 		}
 	}
 	// A TLS 1.2 handshake negotiates a forward-secret AEAD suite.
-	c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "a.test", RootCAs: ca.pool, MaxVersion: tls.VersionTLS12})
+	c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "a.test", RootCAs: ca.Pool, MaxVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatalf("TLS 1.2: %v", err)
 	}
@@ -131,7 +133,7 @@ tls:
 	// min_version 1.3 refuses TLS 1.2.
 	p.writeConfig(t, cfg+"  min_version: \"1.3\"\n")
 	eventually(t, 10*time.Second, func() error {
-		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "a.test", RootCAs: ca.pool, MaxVersion: tls.VersionTLS12})
+		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "a.test", RootCAs: ca.Pool, MaxVersion: tls.VersionTLS12})
 		if err == nil {
 			c.Close()
 			return fmt.Errorf("TLS 1.2 still accepted")
@@ -161,9 +163,9 @@ func asHostnameError(err error, he *x509.HostnameError) bool {
 // connection opened before the swaps keeps working. A config naming a
 // broken certificate file is rejected and changes nothing.
 func TestTLSHotSwapUnderLoad(t *testing.T) {
-	ca := newPKI(t, "keel test CA")
-	c1, k1, _ := ca.issue(t, "one", []string{"swap.test"}, false)
-	c2, k2, _ := ca.issue(t, "two", []string{"swap.test"}, false)
+	ca := testpki.New(t, "keel test CA")
+	c1, k1 := ca.Issue(t, "one", testpki.DNS("swap.test")).Files()
+	c2, k2 := ca.Issue(t, "two", testpki.DNS("swap.test")).Files()
 	up := newEcho(t, "up")
 	cfgFor := func(cert, key string) string {
 		return fmt.Sprintf(`
@@ -174,7 +176,7 @@ tls:
 `, up.addr, cert, key)
 	}
 	p, tlsAddr := startTLSProxy(t, nil, cfgFor(c1, k1), "-admin-token", testToken)
-	clientCfg := &tls.Config{ServerName: "swap.test", RootCAs: ca.pool}
+	clientCfg := &tls.Config{ServerName: "swap.test", RootCAs: ca.Pool}
 
 	// A keep-alive connection opened before the swaps.
 	old := tlsClient(t, clientCfg, true)
@@ -236,7 +238,7 @@ tls:
 		}
 	}
 	// The last apply installed "one"; a new connection gets it.
-	if cn, err := peerCN(t, tlsAddr, "swap.test", ca.pool); err != nil || cn != "one" {
+	if cn, err := peerCN(t, tlsAddr, "swap.test", ca.Pool); err != nil || cn != "one" {
 		t.Errorf("after the swaps: %q, %v; want one", cn, err)
 	}
 	// The connection from before the swaps still serves.
@@ -256,7 +258,7 @@ tls:
 	if resp.StatusCode != 422 || !strings.Contains(fmt.Sprint(out), "tls.certificates[0]") {
 		t.Errorf("apply with a broken certificate: %d %v; want 422 naming tls.certificates[0]", resp.StatusCode, out)
 	}
-	if cn, err := peerCN(t, tlsAddr, "swap.test", ca.pool); err != nil || cn != "one" {
+	if cn, err := peerCN(t, tlsAddr, "swap.test", ca.Pool); err != nil || cn != "one" {
 		t.Errorf("after the rejected apply: %q, %v; want one", cn, err)
 	}
 }
@@ -264,12 +266,12 @@ tls:
 // TestMTLSRoutes checks client-certificate verification per route and
 // the identity handed upstream and to the access log.
 func TestMTLSRoutes(t *testing.T) {
-	ca := newPKI(t, "keel test CA")
-	clientCA := newPKI(t, "client CA")
-	rogueCA := newPKI(t, "rogue CA")
-	sc, sk, _ := ca.issue(t, "server", []string{"m.test"}, false)
-	_, _, good := clientCA.issue(t, "alice", nil, true)
-	_, _, rogue := rogueCA.issue(t, "mallory", nil, true)
+	ca := testpki.New(t, "keel test CA")
+	clientCA := testpki.New(t, "client CA")
+	rogueCA := testpki.New(t, "rogue CA")
+	sc, sk := ca.Issue(t, "server", testpki.DNS("m.test")).Files()
+	good := clientCA.Issue(t, "alice", testpki.Client()).TLS
+	rogue := rogueCA.Issue(t, "mallory", testpki.Client()).TLS
 	up := newEcho(t, "up")
 	cfg := fmt.Sprintf(`
 routes:
@@ -279,9 +281,9 @@ pools: [{id: p, endpoints: [{address: %s}]}]
 tls:
   certificates: [{cert_file: %s, key_file: %s}]
   mtls: {enabled: true, ca_file: %s, require_client_cert: false}
-`, up.addr, sc, sk, clientCA.caFile)
+`, up.addr, sc, sk, clientCA.File)
 	_, tlsAddr := startTLSProxy(t, nil, cfg)
-	base := &tls.Config{ServerName: "m.test", RootCAs: ca.pool}
+	base := &tls.Config{ServerName: "m.test", RootCAs: ca.Pool}
 	withCert := base.Clone()
 	withCert.Certificates = []tls.Certificate{good}
 
@@ -327,9 +329,9 @@ tls:
 // TestMTLSRequiredAndAccessLog: with require_client_cert the handshake
 // itself needs a certificate, and the access log names the subject.
 func TestMTLSRequiredAndAccessLog(t *testing.T) {
-	ca := newPKI(t, "keel test CA")
-	sc, sk, _ := ca.issue(t, "server", []string{"m.test"}, false)
-	_, _, good := ca.issue(t, "bob", nil, true)
+	ca := testpki.New(t, "keel test CA")
+	sc, sk := ca.Issue(t, "server", testpki.DNS("m.test")).Files()
+	good := ca.Issue(t, "bob", testpki.Client()).TLS
 	up := newEcho(t, "up")
 	cfg := fmt.Sprintf(`
 routes: [{id: r, path_prefix: /, pool: p}]
@@ -337,9 +339,9 @@ pools: [{id: p, endpoints: [{address: %s}]}]
 tls:
   certificates: [{cert_file: %s, key_file: %s}]
   mtls: {enabled: true, ca_file: %s, require_client_cert: true}
-`, up.addr, sc, sk, ca.caFile)
+`, up.addr, sc, sk, ca.File)
 	p, tlsAddr := startTLSProxy(t, nil, cfg)
-	base := &tls.Config{ServerName: "m.test", RootCAs: ca.pool}
+	base := &tls.Config{ServerName: "m.test", RootCAs: ca.Pool}
 	if resp, err := tlsClient(t, base, false).Get("https://" + tlsAddr + "/"); err == nil {
 		resp.Body.Close()
 		t.Fatalf("no client certificate, yet status %d", resp.StatusCode)
@@ -376,11 +378,11 @@ func TestTLSListenerNeedsCertificate(t *testing.T) {
 	}
 
 	// Without a config, PROXY_TLS_CERT/KEY serve every handshake.
-	ca := newPKI(t, "keel test CA")
-	dc, dk, _ := ca.issue(t, "default", []string{"default.test"}, false)
+	ca := testpki.New(t, "keel test CA")
+	dc, dk := ca.Issue(t, "default", testpki.DNS("default.test")).Files()
 	tlsAddr := freeAddr(t)
 	startProxyEnv(t, []string{"PROXY_TLS_CERT=" + dc, "PROXY_TLS_KEY=" + dk}, "", "-tls-addr", tlsAddr)
-	resp, body := do(t, tlsClient(t, &tls.Config{ServerName: "default.test", RootCAs: ca.pool}, true),
+	resp, body := do(t, tlsClient(t, &tls.Config{ServerName: "default.test", RootCAs: ca.Pool}, true),
 		"GET", "https://"+tlsAddr+"/", "", nil, nil)
 	checkProxyError(t, resp, body, 404, "no_route")
 }
@@ -399,8 +401,8 @@ func tlsDial(t testing.TB, addr string, cfg *tls.Config) *tls.Conn {
 // TestH2Spec runs the h2spec conformance suite (a tool dependency in
 // go.mod) against the TLS listener: every one of its 145 cases must pass.
 func TestH2Spec(t *testing.T) {
-	ca := newPKI(t, "keel test CA")
-	sc, sk, _ := ca.issue(t, "server", []string{"localhost"}, false)
+	ca := testpki.New(t, "keel test CA")
+	sc, sk := ca.Issue(t, "server", testpki.DNS("localhost")).Files()
 	up := newEcho(t, "up")
 	cfg := fmt.Sprintf(`
 routes: [{id: r, path_prefix: /, pool: p}]

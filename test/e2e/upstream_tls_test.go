@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keelproxy/keel/internal/testpki"
 )
 
 // tlsSeen is what a TLS test upstream reports about a request it got.
@@ -67,15 +69,15 @@ func tlsReport(name string) http.HandlerFunc {
 // HTTP/2 upstream reaching an HTTP/1.1 client.
 func TestUpstreamTLS(t *testing.T) {
 	t.Parallel()
-	ca := newPKI(t, "upstream CA")
-	other := newPKI(t, "other CA")
-	clientCA := newPKI(t, "proxy client CA")
-	_, _, srvPair := ca.issue(t, "backend", []string{"backend.internal"}, false)
-	clientCert, clientKey, _ := clientCA.issue(t, "keel-proxy", nil, true)
+	ca := testpki.New(t, "upstream CA")
+	other := testpki.New(t, "other CA")
+	clientCA := testpki.New(t, "proxy client CA")
+	srvPair := ca.Issue(t, "backend", testpki.DNS("backend.internal")).TLS
+	clientCert, clientKey := clientCA.Issue(t, "keel-proxy", testpki.Client()).Files()
 
 	h1 := newTLSUpstream(t, "h1", &tls.Config{Certificates: []tls.Certificate{srvPair}}, false, tlsReport("h1"))
 	mtls := newTLSUpstream(t, "mtls", &tls.Config{Certificates: []tls.Certificate{srvPair},
-		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA.pool}, false, tlsReport("mtls"))
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA.Pool}, false, tlsReport("mtls"))
 	h2 := newTLSUpstream(t, "h2", &tls.Config{Certificates: []tls.Certificate{srvPair}}, true,
 		func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != "/grpc/keel.Echo/Say" {
@@ -128,16 +130,16 @@ pools:
   - {id: h2, protocol: http2, endpoints: [{address: "%[3]s"}], tls: %[4]s}
   - {id: h2onh1, protocol: http2, endpoints: [{address: "%[1]s"}], tls: %[4]s}
 %[8]s`, hostport(h1), hostport(mtls), hostport(h2),
-		tlsBlock(ca.caFile, "backend.internal", ""),
-		tlsBlock(ca.caFile, "backend.internal", withCert),
-		tlsBlock(other.caFile, "backend.internal", ""),
-		tlsBlock(ca.caFile, "wrong.internal", ""),
+		tlsBlock(ca.File, "backend.internal", ""),
+		tlsBlock(ca.File, "backend.internal", withCert),
+		tlsBlock(other.File, "backend.internal", ""),
+		tlsBlock(ca.File, "wrong.internal", ""),
 		fastShutdown)
 	path := t.TempDir() + "/proxy.yaml"
 	writeFileAtomic(t, path, cfg)
 	// The system roots of the proxy are the upstream CA: an https://
 	// endpoint without a tls block trusts it.
-	p := startProxyEnv(t, []string{"SSL_CERT_FILE=" + ca.caFile}, path)
+	p := startProxyEnv(t, []string{"SSL_CERT_FILE=" + ca.File}, path)
 	c := newClient(t, 10*time.Second)
 
 	get := func(t *testing.T, path string) (*http.Response, []byte) {

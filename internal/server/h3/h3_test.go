@@ -2,16 +2,12 @@ package h3
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -23,74 +19,12 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"go.uber.org/goleak"
+
+	"github.com/keelproxy/keel/internal/testpki"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// pki is a test CA and the certificates it issued.
-type pki struct {
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	pool   *x509.CertPool
-	serial int64
-}
-
-func newPKI(t *testing.T) *pki {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &pki{ca: ca, caKey: key, pool: pool, serial: 1}
-}
-
-// leaf issues a certificate named cn: for "localhost" and 127.0.0.1 when
-// usage is server authentication.
-func (p *pki) leaf(t *testing.T, cn string, usage x509.ExtKeyUsage) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // certSource is the proxy's TLS wiring in small: a listener config that
@@ -223,14 +157,14 @@ func (tc *testClient) localAddr() string {
 
 // fixture is a server with one certificate for localhost.
 type fixture struct {
-	pki   *pki
+	pki   *testpki.CA
 	certs *certSource
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{pki: newPKI(t), certs: &certSource{}}
-	f.certs.set(f.pki.leaf(t, "server", x509.ExtKeyUsageServerAuth), tls.NoClientCert, nil)
+	f := &fixture{pki: testpki.New(t, "test CA"), certs: &certSource{}}
+	f.certs.set(f.pki.Issue(t, "server", testpki.DNS("localhost")).TLS, tls.NoClientCert, nil)
 	return f
 }
 
@@ -269,7 +203,7 @@ func TestServeRequests(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "hello "+r.URL.Path)
 	}))
-	client := newClient(t, f.pki.pool, nil)
+	client := newClient(t, f.pki.Pool, nil)
 	big := strings.Repeat("0123456789abcdef", 16<<10) // 256KB: several flow-control updates
 
 	for _, tc := range []struct {
@@ -315,7 +249,7 @@ func TestServeRequests(t *testing.T) {
 func TestCertificateSwap(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.certs.set(f.pki.leaf(t, "cert-a", x509.ExtKeyUsageServerAuth), tls.NoClientCert, nil)
+	f.certs.set(f.pki.Issue(t, "cert-a", testpki.DNS("localhost")).TLS, tls.NoClientCert, nil)
 	ts := f.start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok")
 	}))
@@ -329,12 +263,12 @@ func TestCertificateSwap(t *testing.T) {
 		return res.TLS.PeerCertificates[0].Subject.CommonName
 	}
 
-	old := newClient(t, f.pki.pool, nil)
+	old := newClient(t, f.pki.Pool, nil)
 	if got := get(old); got != "cert-a" {
 		t.Fatalf("first connection got %q, want cert-a", got)
 	}
-	f.certs.set(f.pki.leaf(t, "cert-b", x509.ExtKeyUsageServerAuth), tls.NoClientCert, nil)
-	if got := get(newClient(t, f.pki.pool, nil)); got != "cert-b" {
+	f.certs.set(f.pki.Issue(t, "cert-b", testpki.DNS("localhost")).TLS, tls.NoClientCert, nil)
+	if got := get(newClient(t, f.pki.Pool, nil)); got != "cert-b" {
 		t.Errorf("new connection after swap got %q, want cert-b", got)
 	}
 	// Same connection (it still shows the certificate it negotiated).
@@ -349,8 +283,8 @@ func TestCertificateSwap(t *testing.T) {
 func TestClientCertificates(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	serverCert := f.pki.leaf(t, "server", x509.ExtKeyUsageServerAuth)
-	clientCert := f.pki.leaf(t, "client-1", x509.ExtKeyUsageClientAuth)
+	serverCert := f.pki.Issue(t, "server", testpki.DNS("localhost")).TLS
+	clientCert := f.pki.Issue(t, "client-1", testpki.Client()).TLS
 	ts := f.start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cn := "-"
 		if len(r.TLS.VerifiedChains) > 0 {
@@ -372,8 +306,8 @@ func TestClientCertificates(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			// Sequential subtests: each sets the policy its handshake sees.
-			f.certs.set(serverCert, tc.auth, f.pki.pool)
-			res, err := newClient(t, f.pki.pool, tc.cert).Get(ts.url)
+			f.certs.set(serverCert, tc.auth, f.pki.Pool)
+			res, err := newClient(t, f.pki.Pool, tc.cert).Get(ts.url)
 			if tc.wantErr {
 				if err == nil {
 					readBody(t, res)
@@ -400,7 +334,7 @@ func TestShutdownWaitsForInFlightRequest(t *testing.T) {
 		<-release
 		_, _ = io.WriteString(w, "finished")
 	}))
-	client := newClient(t, f.pki.pool, nil)
+	client := newClient(t, f.pki.Pool, nil)
 
 	type result struct {
 		body string
@@ -445,7 +379,7 @@ func TestShutdownWaitsForInFlightRequest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.url, nil)
-	if res, err := newClient(t, f.pki.pool, nil).Do(req); err == nil {
+	if res, err := newClient(t, f.pki.Pool, nil).Do(req); err == nil {
 		readBody(t, res)
 		t.Error("GET after Shutdown succeeded")
 	}
@@ -459,7 +393,7 @@ func dialRaw(t *testing.T, f *fixture, ts *testServer) *quic.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	qc, err := quic.DialAddr(ctx, strings.TrimPrefix(ts.url, "https://"),
-		&tls.Config{RootCAs: f.pki.pool, ServerName: "localhost", NextProtos: []string{http3.NextProtoH3}}, nil)
+		&tls.Config{RootCAs: f.pki.Pool, ServerName: "localhost", NextProtos: []string{http3.NextProtoH3}}, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -500,7 +434,7 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 	ts := startServer(t, s)
 	// A well-behaved client, idle after one request: it closes the
 	// connection itself when GOAWAY arrives.
-	res, err := newClient(t, f.pki.pool, nil).Get(ts.url)
+	res, err := newClient(t, f.pki.Pool, nil).Get(ts.url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +471,7 @@ func TestShutdownDeadlineClosesConnections(t *testing.T) {
 	}))
 	errCh := make(chan error, 1)
 	go func() {
-		_, err := newClient(t, f.pki.pool, nil).Get(ts.url)
+		_, err := newClient(t, f.pki.Pool, nil).Get(ts.url)
 		errCh <- err
 	}()
 	<-started
@@ -563,7 +497,7 @@ func TestCloseStopsServe(t *testing.T) {
 	}))
 	errCh := make(chan error, 1)
 	go func() {
-		_, err := newClient(t, f.pki.pool, nil).Get(ts.url)
+		_, err := newClient(t, f.pki.Pool, nil).Get(ts.url)
 		errCh <- err
 	}()
 	<-started
@@ -632,7 +566,7 @@ func TestIdleTimeout(t *testing.T) {
 		t.Parallel()
 		// Nothing is sent for 3*idle while the handler runs; the
 		// server's keep-alive PINGs hold the QUIC connection open.
-		res, err := newClient(t, f.pki.pool, nil).Get(ts.url)
+		res, err := newClient(t, f.pki.Pool, nil).Get(ts.url)
 		if err != nil {
 			t.Fatalf("GET: %v", err)
 		}
@@ -661,7 +595,7 @@ func TestFlushStreamsResponse(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "second")
 	}))
-	res, err := newClient(t, f.pki.pool, nil).Get(ts.url)
+	res, err := newClient(t, f.pki.Pool, nil).Get(ts.url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -685,7 +619,7 @@ func TestMaxHeaderBytes(t *testing.T) {
 		TLSConfig:      f.certs.listenerConfig(),
 		MaxHeaderBytes: 1 << 10,
 	})
-	client := newClient(t, f.pki.pool, nil)
+	client := newClient(t, f.pki.Pool, nil)
 	for _, tc := range []struct {
 		desc string
 		size int

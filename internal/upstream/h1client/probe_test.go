@@ -3,14 +3,9 @@ package h1client
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,37 +13,16 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keelproxy/keel/internal/testpki"
 )
 
-// selfSigned returns a certificate for 127.0.0.1 and a pool that trusts it.
-func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
+// serverCert returns a certificate for 127.0.0.1 and a pool that trusts
+// its issuer.
+func serverCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "h1client test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+	ca := testpki.New(t, "h1client test CA")
+	return ca.Issue(t, "h1client test").TLS, ca.Pool
 }
 
 // newRawTLSServer is newRawServer speaking TLS with cert: handle gets the
@@ -87,7 +61,7 @@ func tlsDial(pool *x509.CertPool) func(context.Context, string, string) (net.Con
 // the last one read sits in crypto/tls, and the socket is empty.
 func TestTLSPeerGone(t *testing.T) {
 	t.Parallel()
-	cert, pool := selfSigned(t)
+	cert, pool := serverCert(t)
 	actions := make(chan string, 1)
 	written := make(chan struct{}, 1)
 	s := newRawTLSServer(t, cert, func(c net.Conn, br *bufio.Reader) {
@@ -211,7 +185,7 @@ func TestTLSKeepAlive(t *testing.T) {
 // connection is not taken for the answer to the next request.
 func TestTLSIdleProbe(t *testing.T) {
 	t.Parallel()
-	cert, pool := selfSigned(t)
+	cert, pool := serverCert(t)
 	nudge := make(chan struct{})
 	s := newRawTLSServer(t, cert, func(c net.Conn, br *bufio.Reader) {
 		if _, err := readRawRequest(br); err != nil {

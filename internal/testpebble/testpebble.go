@@ -1,0 +1,265 @@
+// Package testpebble runs pebble, Let's Encrypt's ACME test server
+// (Debian package pebble), as a throwaway CA on free loopback ports for a
+// test, with a DNS server that resolves every name to 127.0.0.1.
+//
+// It is for _test.go files only; no production code imports it.
+package testpebble
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Pebble is a running pebble. Its validation authority resolves every
+// name to 127.0.0.1 and connects for tls-alpn-01 to the TLS port given to
+// Start; http-01 is not served.
+type Pebble struct {
+	Directory string         // ACME directory URL
+	CertFile  string         // PEM of pebble's own HTTPS certificate (self-signed)
+	Roots     *x509.CertPool // trusts pebble's own HTTPS certificate
+
+	t    testing.TB
+	mgmt string // management interface, https://host:port
+	cmd  *exec.Cmd
+	log  *bytes.Buffer // written by the process; read only after done
+	done chan struct{} // closed when the process has exited
+}
+
+// Start starts pebble validating tls-alpn-01 on tlsPort; it is killed
+// when the test ends, or earlier by Stop. A missing pebble fails the
+// test: ACME must not go untested because a machine lacks it.
+func Start(t testing.TB, tlsPort int) *Pebble {
+	t.Helper()
+	bin, err := exec.LookPath("pebble")
+	if err != nil {
+		t.Fatalf("pebble not found (%v): run scripts/test-deps.sh (Debian package pebble)", err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile, roots := writeServerCert(t, dir)
+	dnsAddr := startDNS(t)
+	var lastErr error
+	for range 3 { // another process may take a free port first
+		cfgPath := filepath.Join(dir, "pebble-config.json")
+		listen, mgmt := freeAddr(t), freeAddr(t)
+		_, httpPort, _ := net.SplitHostPort(freeAddr(t))
+		hp, _ := strconv.Atoi(httpPort)
+		cfg, err := json.Marshal(map[string]any{"pebble": map[string]any{
+			"listenAddress":           listen,
+			"managementListenAddress": mgmt,
+			"certificate":             certFile,
+			"privateKey":              keyFile,
+			// Nothing listens there: http-01 is off, so pebble must
+			// validate tls-alpn-01.
+			"httpPort":                       hp,
+			"tlsPort":                        tlsPort,
+			"ocspResponderURL":               "",
+			"externalAccountBindingRequired": false,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, cfgPath, cfg)
+		p := &Pebble{Directory: "https://" + listen + "/dir", CertFile: certFile, Roots: roots,
+			t: t, mgmt: "https://" + mgmt}
+		if lastErr = p.start(bin, cfgPath, dnsAddr); lastErr == nil {
+			t.Cleanup(func() {
+				p.Stop()
+				if t.Failed() {
+					t.Logf("pebble log:\n%s", p.log)
+				}
+			})
+			return p
+		}
+	}
+	t.Fatalf("pebble: %v", lastErr)
+	return nil
+}
+
+func (p *Pebble) start(bin, cfgPath, dnsAddr string) error {
+	p.cmd = exec.Command(bin, "-config", cfgPath, "-dnsserver", dnsAddr)
+	// No artificial validation delays, no rejected nonces: fast and
+	// deterministic.
+	p.cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	p.log = new(bytes.Buffer)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	// If the test binary dies (a -timeout panic), pebble dies too.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		return err
+	}
+	p.done = make(chan struct{})
+	go func() {
+		defer close(p.done)
+		_ = p.cmd.Wait()
+	}()
+	client := p.client()
+	defer client.CloseIdleConnections()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-p.done:
+			return fmt.Errorf("pebble exited early: %v\n%s", p.cmd.ProcessState, p.log)
+		default:
+		}
+		if resp, err := client.Get(p.Directory); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	p.Stop()
+	return fmt.Errorf("pebble not ready in 10s\n%s", p.log)
+}
+
+// Stop kills pebble and waits for it; later calls do nothing.
+func (p *Pebble) Stop() {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *Pebble) client() *http.Client {
+	return &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Roots}},
+	}
+}
+
+// IssuerRoots returns a pool with the root pebble issues under; pebble
+// makes a new one at every start.
+func (p *Pebble) IssuerRoots() *x509.CertPool {
+	p.t.Helper()
+	client := p.client()
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(p.mgmt + "/roots/0")
+	if err != nil {
+		p.t.Fatalf("fetch pebble root: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		p.t.Fatalf("fetch pebble root: status %d, %v", resp.StatusCode, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(body) {
+		p.t.Fatalf("pebble root: no certificate in %q", body)
+	}
+	return pool
+}
+
+// writeServerCert writes cert.pem and key.pem, a self-signed certificate
+// for pebble's HTTPS listeners (127.0.0.1, localhost), into dir (Debian's
+// package ships no test certificates) and returns a pool trusting it.
+func writeServerCert(t testing.TB, dir string) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "pebble test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeFile(t, certFile, certPEM)
+	writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	roots = x509.NewCertPool()
+	roots.AppendCertsFromPEM(certPEM)
+	return certFile, keyFile, roots
+}
+
+// startDNS serves A 127.0.0.1 for every name (and no other records) on a
+// loopback UDP port, for pebble's -dnsserver, until the test ends.
+func startDNS(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+			m := new(dns.Msg)
+			m.SetReply(q)
+			m.Authoritative = true
+			for _, qq := range q.Question {
+				if qq.Qtype == dns.TypeA {
+					m.Answer = append(m.Answer, &dns.A{
+						Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+						A:   net.IPv4(127, 0, 0, 1),
+					})
+				}
+			}
+			_ = w.WriteMsg(m)
+		})}
+	served := make(chan error, 1)
+	go func() { served <- srv.ActivateAndServe() }()
+	select {
+	case <-started:
+	case err := <-served:
+		t.Fatalf("dns server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Shutdown()
+		<-served
+	})
+	return pc.LocalAddr().String()
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func writeFile(t testing.TB, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
