@@ -73,7 +73,7 @@ func checkOutput(in, out []byte, err error) string {
 		if len(out) != len(in) {
 			return fmt.Sprintf("io.EOF after %d of %d bytes", len(out), len(in))
 		}
-	case ErrMalformed, errUnchecked:
+	case ErrMalformed, errUnchecked, ErrRapidReset:
 	default:
 		return fmt.Sprintf("unexpected error %v", err)
 	}
@@ -93,6 +93,8 @@ func checkOutput(in, out []byte, err error) string {
 				return fmt.Sprintf("ErrMalformed at a frame of type %d flags %#x", typ, flags)
 			case err == errUnchecked && typ != frameHeaders:
 				return fmt.Sprintf("errUnchecked at a frame of type %d", typ)
+			case err == ErrRapidReset && typ != frameRSTStream:
+				return fmt.Sprintf("ErrRapidReset at a frame of type %d", typ)
 			}
 			return ""
 		}

@@ -10,6 +10,12 @@
 //     which a proxy must not do: a client that sends those fields is
 //     broken or probing for request smuggling. The guard ends the
 //     connection, which RFC 9113 5.4 allows for any stream error.
+//   - A client that opens streams only to reset them (rapid reset,
+//     CVE-2023-44487) makes a proxy start an upstream request per stream
+//     while x/net's own defence, a cap on queued handlers, never trips:
+//     each reset handler ends at once. Like Envoy's premature-reset
+//     limit, the guard ends a connection once it has opened at least
+//     100 streams and reset more than half of them.
 //   - A SETTINGS frame may repeat a parameter, and the values apply in
 //     order (6.5.3); x/net hangs up on any repeat. The guard renames all
 //     but the last occurrence of each parameter to an unknown identifier,
@@ -30,6 +36,10 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
+// ErrRapidReset is returned by Read when the client reset more than half
+// of the (at least resetMinStreams) streams it opened.
+var ErrRapidReset = errors.New("h2guard: too many streams reset by the client (rapid reset)")
+
 // ErrMalformed is returned by Read when the client sent a malformed
 // request; the HTTP/2 server then closes the connection.
 var ErrMalformed = errors.New("h2guard: malformed HTTP/2 request (connection-specific header field)")
@@ -44,6 +54,7 @@ const (
 	frameHeaderLen    = 9
 	prefaceLen        = 24 // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", checked by the server
 	frameHeaders      = 0x1
+	frameRSTStream    = 0x3
 	frameSettings     = 0x4
 	frameContinuation = 0x9
 	flagAck           = 0x1
@@ -58,6 +69,10 @@ const (
 	// headerTableSize is the HPACK dynamic table size the server
 	// advertises (x/net's default, 4096).
 	headerTableSize = 4096
+	// resetMinStreams is how many streams a connection opens before its
+	// reset ratio is judged: a browser that cancels a few navigations
+	// early in a connection is never at risk.
+	resetMinStreams = 100
 	// unknownSettingBase renames repeated SETTINGS parameters: ids from
 	// here on are unassigned.
 	unknownSettingBase = 0xf000
@@ -84,6 +99,11 @@ type Conn struct {
 	inBlock     bool // a HEADERS frame without END_HEADERS was seen
 	lost        bool // the decoder failed: later blocks cannot be checked
 	err         error
+	// streams counts the streams the client opened (HEADERS on a new,
+	// higher stream id) and resets its RST_STREAM frames, for the
+	// rapid-reset limit.
+	streams, resets int
+	maxStream       uint32
 }
 
 // New wraps c, a server-side HTTP/2 connection positioned at the client
@@ -194,6 +214,18 @@ func (g *Conn) check() error {
 			h := g.buf[g.ok:]
 			length := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
 			typ, flags := h[3], h[4]
+			switch typ {
+			case frameHeaders:
+				if id := uint32(h[5]&0x7f)<<24 | uint32(h[6])<<16 | uint32(h[7])<<8 | uint32(h[8]); id > g.maxStream {
+					g.maxStream = id
+					g.streams++
+				}
+			case frameRSTStream:
+				g.resets++
+				if g.streams >= resetMinStreams && 2*g.resets > g.streams {
+					return ErrRapidReset
+				}
+			}
 			held := length <= maxHeld && (typ == frameHeaders || typ == frameContinuation ||
 				(typ == frameSettings && flags&flagAck == 0))
 			if !held {

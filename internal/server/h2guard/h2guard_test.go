@@ -1199,3 +1199,56 @@ func TestIntegrationRaw(t *testing.T) {
 	compare("compression-error/plain", rawExchange(t, plain, compression), goAway(http2.ErrCodeCompression))
 	compare("compression-error/guarded", rawExchange(t, guarded, compression), goAway(http2.ErrCodeCompression))
 }
+
+// TestRapidReset: a client that resets more than half of at least 100
+// streams loses the connection at the RST_STREAM that tips it; one that
+// resets fewer, or resets many of only a few streams, keeps it.
+func TestRapidReset(t *testing.T) {
+	build := func(streams, resetEvery int) ([]byte, int) {
+		s := newStream()
+		s.settings()
+		tip := -1
+		resets := 0
+		for i := 0; i < streams; i++ {
+			id := uint32(2*i + 1)
+			s.headers(id, true, req("/")...)
+			if resetEvery > 0 && i%resetEvery == 0 {
+				at := s.mark()
+				must(s.fr.WriteRSTStream(id, http2.ErrCodeCancel))
+				resets++
+				if tip < 0 && i+1 >= resetMinStreams && 2*resets > i+1 {
+					tip = at
+				}
+			}
+		}
+		return s.bytes(), tip
+	}
+	tests := []struct {
+		name              string
+		streams, resetEvy int
+		wantErr           bool
+	}{
+		{"every stream reset", 300, 1, true},
+		{"a third reset", 300, 3, false},
+		{"few streams, all reset", resetMinStreams - 1, 1, false},
+		{"no resets", 300, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, tip := build(tt.streams, tt.resetEvy)
+			out, err := readThrough(New(newChunkConn(in, 4096, true)), 4096)
+			if !tt.wantErr {
+				if err != io.EOF || !bytes.Equal(out, in) {
+					t.Fatalf("err %v, %d of %d bytes passed", err, len(out), len(in))
+				}
+				return
+			}
+			if !errors.Is(err, ErrRapidReset) {
+				t.Fatalf("err %v, want ErrRapidReset", err)
+			}
+			if !bytes.Equal(out, in[:tip]) {
+				t.Errorf("passed %d bytes, want the %d before the tipping RST_STREAM", len(out), tip)
+			}
+		})
+	}
+}
