@@ -6,6 +6,7 @@
 package compile
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -109,6 +110,10 @@ func Snapshot(cfg *config.Config, d Deps) (*snapshot.Snapshot, error) {
 	for i := range cfg.Pools {
 		p, ip, err := pool(&cfg.Pools[i], d.State)
 		if err != nil {
+			var fe *upstream.FieldError
+			if errors.As(err, &fe) {
+				return nil, config.Errors{{Path: fmt.Sprintf("pools[%d].%s", i, fe.Field), Message: fe.Detail + ": " + fe.Err.Error()}}
+			}
 			return nil, fmt.Errorf("pools[%d] (%s): %w", i, cfg.Pools[i].ID, err)
 		}
 		needsIP[p.ID()] = ip

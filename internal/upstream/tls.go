@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strings"
 )
 
 // TLSConfig configures TLS from the proxy to a pool's endpoints (SPEC
@@ -97,7 +98,7 @@ func loadTLS(c TLSConfig) (*tlsMaterial, error) {
 			return nil, err
 		}
 		if m.roots, err = parseCAs(b); err != nil {
-			return nil, fmt.Errorf("tls: ca_file %s: %w", c.CAFile, err)
+			return nil, &FieldError{Field: "tls.ca_file", Detail: c.CAFile, Err: err}
 		}
 		add(b)
 	} else {
@@ -123,7 +124,7 @@ func loadTLS(c TLSConfig) (*tlsMaterial, error) {
 		}
 		cert, err := tls.X509KeyPair(cb, kb)
 		if err != nil {
-			return nil, fmt.Errorf("tls: cert_file %s, key_file %s: %w", c.CertFile, c.KeyFile, err)
+			return nil, &FieldError{Field: "tls.cert_file", Detail: c.CertFile + ", key_file " + c.KeyFile, Err: err}
 		}
 		m.certs = []tls.Certificate{cert}
 		add(cb)
@@ -142,10 +143,30 @@ func readTLSFile(field, path string) ([]byte, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, fmt.Errorf("tls: %s %s: %w", field, path, err)
+		return nil, &FieldError{Field: "tls." + field, Detail: path, Err: err}
 	}
 	return b, nil
 }
+
+// FieldError is a Build error caused by one setting of the pool, so the
+// config layer can report it at its path (pools[i].tls.ca_file) instead
+// of as a message about the pool.
+type FieldError struct {
+	// Field is the setting's path below the pool, e.g. "tls.ca_file".
+	Field string
+	// Detail names what was wrong with it (usually a file path).
+	Detail string
+	Err    error
+}
+
+// Error reads "tls: ca_file /etc/ca.pem: no such file or directory".
+func (e *FieldError) Error() string {
+	f := strings.Replace(e.Field, ".", ": ", 1)
+	return f + " " + e.Detail + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // parseCAs parses a PEM bundle strictly: unlike
 // x509.CertPool.AppendCertsFromPEM, which skips what it cannot parse, a

@@ -65,7 +65,7 @@ pools:
 			wantCode: 1, wantStderr: []string{"not supported yet: plugins"}},
 		{name: "pool tls with a missing CA file", cfg: "routes:\n  - {id: a, path: /a, pool: p}\n" +
 			"pools:\n  - id: p\n    endpoints: [{address: 127.0.0.1:9}]\n    tls: {server_name: x, ca_file: /nonexistent/ca.pem}\n",
-			wantCode: 1, wantStderr: []string{"pools[0]", "ca_file /nonexistent/ca.pem"}},
+			wantCode: 1, wantStderr: []string{"pools[0].tls.ca_file", "/nonexistent/ca.pem: no such file"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
