@@ -183,6 +183,14 @@ tls:
 	if resp, body := do(t, old, "GET", "https://"+tlsAddr+"/", "", nil, nil); resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
+	// A client that keeps session tickets, to resume after the swaps.
+	resumeCfg := clientCfg.Clone()
+	resumeCfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	resumer := tlsClient(t, resumeCfg, false)
+	resumer.Transport.(*http.Transport).DisableKeepAlives = true
+	if resp, _ := do(t, resumer, "GET", "https://"+tlsAddr+"/", "", nil, nil); resp.TLS.DidResume {
+		t.Fatalf("first handshake resumed")
+	}
 
 	var stop atomic.Bool
 	var ok, failed atomic.Int64
@@ -244,6 +252,11 @@ tls:
 	// The connection from before the swaps still serves.
 	if resp, body := do(t, old, "GET", "https://"+tlsAddr+"/", "", nil, nil); resp.StatusCode != 200 {
 		t.Fatalf("old connection: status %d: %s", resp.StatusCode, body)
+	}
+	// A session ticket from before the swaps still resumes: every
+	// snapshot's TLS config shares the listener's ticket keys.
+	if resp, _ := do(t, resumer, "GET", "https://"+tlsAddr+"/", "", nil, nil); !resp.TLS.DidResume {
+		t.Errorf("a session from before the certificate swaps did not resume")
 	}
 
 	// A broken certificate rejects the whole config.
