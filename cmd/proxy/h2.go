@@ -33,11 +33,12 @@ const (
 //
 // Connections pass through h2guard, which makes the server's handling of
 // malformed requests and repeated settings follow RFC 9113 (h2spec 145 of
-// 145). x/net/http2 carries the protocol's abuse defences: it bounds the header
-// block, CONTINUATION frames included, by MaxHeaderBytes (CVE-2023-45288),
-// and it caps handlers in flight at MaxConcurrentStreams and closes
-// connections that keep resetting streams faster than they finish them
-// (rapid reset, CVE-2023-44487).
+// 145 on the TLS listener) and closes connections that reset most of the
+// streams they open (rapid reset, CVE-2023-44487: x/net's cap on handlers
+// in flight never trips when each reset handler ends at once). x/net/http2
+// carries the other abuse defences: it bounds the header block,
+// CONTINUATION frames included, by MaxHeaderBytes (CVE-2023-45288), and
+// caps handlers in flight at MaxConcurrentStreams.
 type h2Engine struct {
 	h2s  *http2.Server
 	base *http.Server

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,9 +170,9 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 		return fail(err)
 	}
 	dataServers := []*h1.Server{data}
+	var tlsSrv *h1.Server
 	if tlsLn != nil {
-		tlsSrv, err := newDataServer(handler, srvCfg, tlsCfg, prepare, logger)
-		if err != nil {
+		if tlsSrv, err = newDataServer(handler, srvCfg, tlsCfg, prepare, logger); err != nil {
 			return fail(err)
 		}
 		dataServers = append(dataServers, tlsSrv)
@@ -223,8 +221,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer, onReady rea
 	}
 	serveErr := make(chan error, 5)
 	goRun(func() { serveErr <- ignoreClosed(data.Serve(dataLn)) })
-	if tlsLn != nil {
-		tlsSrv := dataServers[1]
+	if tlsSrv != nil {
 		goRun(func() { serveErr <- ignoreClosed(tlsSrv.Serve(tlsLn)) })
 	}
 	if h3Srv != nil {
@@ -405,13 +402,9 @@ func (f adminTLSFiles) config() (*tls.Config, error) {
 	}
 	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if f.clientCA != "" {
-		pem, err := os.ReadFile(f.clientCA)
+		pool, err := certs.LoadCAs(f.clientCA)
 		if err != nil {
 			return nil, fmt.Errorf("ADMIN_CLIENT_CA_FILE: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ADMIN_CLIENT_CA_FILE %s: no PEM certificates in it", f.clientCA)
 		}
 		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}

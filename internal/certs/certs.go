@@ -157,9 +157,10 @@ var cipherSuites = []uint16{
 func (s *Store) MTLS() bool { return s != nil && s.mtls }
 
 // Empty reports whether no handshake can succeed: no certificate, no
-// default and no ACME manager.
+// default and no ACME manager. (Any configured certificate is also the
+// fallback when there is no default, so fallback covers all three.)
 func (s *Store) Empty() bool {
-	return s == nil || (s.fallback == nil && s.acme == nil && len(s.exact) == 0 && len(s.wildcard) == 0)
+	return s == nil || (s.fallback == nil && s.acme == nil)
 }
 
 // ConfigForClient returns the TLS settings for a new handshake: the
@@ -172,7 +173,7 @@ func (s *Store) ConfigForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
 	return s.config, nil
 }
 
-// Certificate picks the certificate for a handshake: a configured exact
+// certificate picks the certificate for a handshake: a configured exact
 // name, then a configured wildcard one label deep, then ACME's names (and
 // its tls-alpn-01 challenge), then the default.
 func (s *Store) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -294,11 +295,24 @@ func ListenerConfig(src Source) *tls.Config {
 	}
 }
 
-// VerifiedSubject returns the subject of a verified client certificate,
-// or "" when the connection has none verified.
-func VerifiedSubject(cs *tls.ConnectionState) string {
+// VerifiedLeaf returns the client certificate of cs that chained to the
+// configured CAs, or nil when there is none (cs nil too). A certificate
+// merely presented (PeerCertificates) does not count: with
+// VerifyClientCertIfGiven crypto/tls verifies what it gets, and only a
+// successful verification fills VerifiedChains. The certificate is cs's:
+// the caller must not modify it.
+func VerifiedLeaf(cs *tls.ConnectionState) *x509.Certificate {
 	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-		return ""
+		return nil
 	}
-	return cs.VerifiedChains[0][0].Subject.String()
+	return cs.VerifiedChains[0][0]
+}
+
+// VerifiedSubject returns the subject of a verified client certificate
+// (see VerifiedLeaf), or "" when the connection has none verified.
+func VerifiedSubject(cs *tls.ConnectionState) string {
+	if leaf := VerifiedLeaf(cs); leaf != nil {
+		return leaf.Subject.String()
+	}
+	return ""
 }

@@ -23,11 +23,14 @@ import (
 	"github.com/keelproxy/keel/internal/traffic"
 )
 
-// Runtime holds the registries of runtime state that outlive snapshots:
-// circuit breakers keyed by BreakerKey and retry budgets keyed by route id.
-// main builds one with NewRuntime; the apply pipeline commits the keys of
-// each new snapshot after its swap (or aborts after a rejected build).
+// Runtime holds the registries of runtime state that outlive snapshots,
+// and the goroutines of the live values that need them. main builds one
+// with NewRuntime; the apply pipeline commits the keys of each new
+// snapshot after its swap (or aborts after a rejected build), and Close
+// stops it at shutdown.
 type Runtime struct {
+	// Breakers hold circuit breakers by BreakerKey, Budgets retry budgets
+	// by route id.
 	Breakers *registry.Registry[*resilience.Breaker]
 	Budgets  *registry.Registry[*resilience.Budget]
 	// Splits and Overloads hold each route's canary plan (with its brake)
@@ -57,11 +60,10 @@ type Runtime struct {
 	// starts nothing) and stop when their value is dropped or at Close.
 	bg struct {
 		sync.Mutex
-		ctx     context.Context
-		cancel  context.CancelFunc
-		wg      sync.WaitGroup
-		stops   map[any]context.CancelFunc
-		redises []*ratelimit.Redis
+		ctx    context.Context
+		cancel context.CancelFunc
+		wg     sync.WaitGroup
+		stops  map[any]context.CancelFunc
 	}
 
 	// onBrake is told when a canary brakes: route id and reason.
@@ -121,9 +123,10 @@ func NewRuntime(m *obs.Metrics) *Runtime {
 	return rt
 }
 
-// Commit makes the snapshot's breakers, budgets, canary plans and
-// overload limiters live and drops the rest; Abort forgets a rejected
-// build's. Both are nil-safe.
+// Commit makes the snapshot's runtime values live and drops the rest: it
+// starts the goroutines of the values it adds and stops (and, for Redis
+// clients, closes) those it drops. Abort forgets a rejected build's. Both
+// are nil-safe.
 func (rt *Runtime) Commit(s *snapshot.Snapshot) {
 	if rt == nil {
 		return
@@ -146,7 +149,6 @@ func (rt *Runtime) Commit(s *snapshot.Snapshot) {
 		rt.goRun(v, v.Run)
 	}
 	for _, r := range addedR {
-		rt.bg.redises = append(rt.bg.redises, r)
 		rt.goRun(r, r.Run)
 	}
 	for _, m := range addedA {
@@ -193,12 +195,10 @@ func (rt *Runtime) Close() {
 	if rt.bg.cancel != nil {
 		rt.bg.cancel()
 	}
-	redises := rt.bg.redises
-	rt.bg.redises = nil
 	rt.bg.Unlock()
-	for _, r := range redises {
-		r.Close()
-	}
+	// The live clients; Commit closed the dropped ones. Redis.Close is
+	// idempotent.
+	rt.Redis.Range(func(_ string, r *ratelimit.Redis) { r.Close() })
 	rt.bg.wg.Wait()
 }
 

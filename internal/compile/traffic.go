@@ -11,7 +11,8 @@ import (
 	"github.com/keelproxy/keel/internal/traffic"
 )
 
-// plannedPools lists every pool a traffic plan can send to.
+// plannedPools lists every pool a traffic plan can send to, the stable
+// pool first.
 func plannedPools(tp *config.Traffic, routePool string) []string {
 	stable := tp.StablePool
 	if stable == "" {
@@ -52,8 +53,9 @@ func trafficSettings(tp *config.Traffic, stable string) (traffic.Settings, error
 // the per-pool ones copy.
 func trafficHandler(d Deps, s *snapshot.Snapshot, rc *config.Route, tp *config.Traffic, base *proxy.Forwarder,
 	pol *config.Policy, cfgPools map[string]*config.Pool, needsIP map[string]bool) (http.Handler, error) {
-	pools := make(map[string]http.Handler)
-	for _, id := range plannedPools(tp, rc.Pool) {
+	planned := plannedPools(tp, rc.Pool)
+	pools := make(map[string]http.Handler, len(planned))
+	for _, id := range planned {
 		if _, done := pools[id]; done {
 			continue
 		}
@@ -67,7 +69,7 @@ func trafficHandler(d Deps, s *snapshot.Snapshot, rc *config.Route, tp *config.T
 		fw.Breaker = breaker(d.Runtime, rc.ID, pol, cfgPools[id], &s.BreakerKeys)
 		pools[id] = &fw
 	}
-	stable := plannedPools(tp, rc.Pool)[0]
+	stable := planned[0]
 	settings, err := trafficSettings(tp, stable)
 	if err != nil {
 		return nil, fmt.Errorf("traffic plan: %w", err)

@@ -309,19 +309,12 @@ func (s *jsonScanner) object(depth int) (*yaml.Node, bool) {
 			return nil, false
 		}
 		s.stack = append(s.stack, kn, v)
-		s.space()
-		if s.pos >= len(s.data) {
+		closed, ok := s.next('}')
+		if !ok {
 			return nil, false
 		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.space()
-		case '}':
-			s.pos++
+		if closed {
 			return s.container(yaml.MappingNode, "!!map", base), true
-		default:
-			return nil, false
 		}
 	}
 }
@@ -340,21 +333,34 @@ func (s *jsonScanner) array(depth int) (*yaml.Node, bool) {
 			return nil, false
 		}
 		s.stack = append(s.stack, v)
-		s.space()
-		if s.pos >= len(s.data) {
+		closed, ok := s.next(']')
+		if !ok {
 			return nil, false
 		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.space()
-		case ']':
-			s.pos++
+		if closed {
 			return s.container(yaml.SequenceNode, "!!seq", base), true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// next consumes what follows a member or element: a ',' (and the space
+// after it), or end, which closes the container. It reports whether end
+// came, and false for ok on anything else.
+func (s *jsonScanner) next(end byte) (closed, ok bool) {
+	s.space()
+	if s.pos >= len(s.data) {
+		return false, false
+	}
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		s.space()
+		return false, true
+	case end:
+		s.pos++
+		return true, true
+	}
+	return false, false
 }
 
 // container pops the children collected since base into a new node.
@@ -386,16 +392,14 @@ func (s *jsonScanner) key() (*yaml.Node, bool) {
 	if !ok {
 		return nil, false
 	}
+	var k string
 	if plain {
 		if n, ok := s.keys[string(raw)]; ok {
 			return n, true
 		}
-	}
-	k := string(raw)
-	if !plain {
-		if k, ok = unquoteJSON(raw); !ok {
-			return nil, false
-		}
+		k = string(raw)
+	} else if k, ok = unquoteJSON(raw); !ok {
+		return nil, false
 	}
 	n, ok := s.keys[k]
 	if !ok {
@@ -410,21 +414,21 @@ func (s *jsonScanner) key() (*yaml.Node, bool) {
 func (s *jsonScanner) strToken() (raw []byte, plain, ok bool) {
 	start := s.pos
 	s.pos++ // '"'
-	plain = true
+	escaped, ascii := false, true
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
 		switch {
 		case c == '"':
 			s.pos++
 			raw = s.data[start+1 : s.pos-1]
-			return raw, plain || (!bytes.ContainsRune(raw, '\\') && utf8.Valid(raw)), true
+			return raw, !escaped && (ascii || utf8.Valid(raw)), true
 		case c == '\\':
-			plain = false
+			escaped = true
 			s.pos += 2
 		case c < 0x20:
 			return nil, false, false
 		case c >= utf8.RuneSelf:
-			plain = false
+			ascii = false
 			s.pos++
 		default:
 			s.pos++

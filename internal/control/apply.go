@@ -285,14 +285,17 @@ func (a *Applier) activate(cfg *config.Config, req Request, action string) (Resu
 		a.reject(action, req, version, err)
 		return Result{}, err
 	}
-	if prev.Version == version && prev.FilesDigest == compile.FilesDigest(cfg, nil) {
+	// The digest reads the files the config names: once per apply, for
+	// the unchanged check and for the snapshot built below.
+	digest := compile.FilesDigest(cfg, nil)
+	if prev.Version == version && prev.FilesDigest == digest {
 		a.metrics.ConfigApplied("unchanged")
 		a.record(audit.Record{Actor: req.actor(), Action: action, Version: version, PreviousVersion: version,
 			Result: "unchanged", Detail: map[string]any{"source": string(req.Source)}})
 		return Result{Version: version, PreviousVersion: version, AppliedAt: prev.BuiltAt, Unchanged: true}, nil
 	}
 	next, err := compile.Snapshot(cfg, compile.Deps{State: a.state, Metrics: a.metrics, Runtime: a.runtime,
-		Tracing: a.tracing, Version: version, TLSListener: a.tlsListener.Load(), ACME: a.runtime.ACME})
+		Tracing: a.tracing, Version: version, FilesDigest: digest, TLSListener: a.tlsListener.Load(), ACME: a.runtime.ACME})
 	if err != nil {
 		// The failed build may have registered endpoint entries, breakers
 		// and budgets; committing the still-active pools and aborting the

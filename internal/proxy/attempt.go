@@ -193,7 +193,7 @@ func (f *Forwarder) forward(r *http.Request, x *exchange, cip, upgrade string) (
 		var err error
 		body, once, replayable, err = replayBody(r)
 		if err != nil {
-			return nil, nil, bodyReadCategory(r, x, err), false
+			return nil, nil, bodyReadCategory(r, err), false
 		}
 		if !replayable {
 			attempts, hedge = 1, false
@@ -325,11 +325,7 @@ func (f *Forwarder) hedged(r *http.Request, x *exchange, first *upstream.Endpoin
 			resp, err := ep.Transport().RoundTrip(out)
 			ep.Release()
 			if span.IsRecording() {
-				status := 0
-				if resp != nil {
-					status = resp.StatusCode
-				}
-				tracing.EndAttempt(span, status, err)
+				tracing.EndAttempt(span, statusOf(resp), err)
 			}
 			results <- result{resp, err, time.Since(t0), i}
 		}()
@@ -394,7 +390,7 @@ var errHedgeLost = errors.New("hedge lost")
 
 // bodyReadCategory classifies a failure to read the client's body while
 // buffering it for replay.
-func bodyReadCategory(r *http.Request, x *exchange, err error) Category {
+func bodyReadCategory(r *http.Request, err error) Category {
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		return ErrRequestTooLarge
@@ -449,13 +445,17 @@ func (f *Forwarder) try(r *http.Request, x *exchange, ep *upstream.Endpoint, upg
 		ep.Report(!o.failed(), d)
 	}
 	if span.IsRecording() {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		tracing.EndAttempt(span, status, categoryError(o.cat, err))
+		tracing.EndAttempt(span, statusOf(resp), categoryError(o.cat, err))
 	}
 	return o
+}
+
+// statusOf is resp's status code, 0 without a response.
+func statusOf(resp *http.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
 }
 
 // categoryError carries the proxy's error category to the attempt span

@@ -6,7 +6,6 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
@@ -169,7 +168,7 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, x *exchange) {
 	x.route = route
 	x.matchedPrefix = res.MatchedPrefix
 
-	if route.RequireMTLS && !verifiedClient(r.TLS) {
+	if route.RequireMTLS && certs.VerifiedLeaf(r.TLS) == nil {
 		x.fail(w, ErrMTLSRequired)
 		return
 	}
@@ -259,9 +258,7 @@ func (h *Handler) finish(r *http.Request, x *exchange, start time.Time) int {
 	rec.BytesIn = x.bytesIn()
 	rec.BytesOut = x.rw.written
 	rec.ClientIP = x.client(r, x.snap.TrustedProxies)
-	if r.TLS != nil {
-		rec.ClientCertSubject = certs.VerifiedSubject(r.TLS)
-	}
+	rec.ClientCertSubject = certs.VerifiedSubject(r.TLS)
 	rec.Error = string(x.category)
 	rec.ConfigVersion = x.snap.Version
 	h.accessLog.Log(rec)
@@ -298,12 +295,3 @@ func validRequestID(s string) bool {
 }
 
 var _ http.Handler = (*Handler)(nil)
-
-// verifiedClient reports whether the connection presented a client
-// certificate that chained to the configured CA. A certificate merely
-// presented (PeerCertificates) does not count: with
-// VerifyClientCertIfGiven crypto/tls verifies what it gets, and only a
-// successful verification fills VerifiedChains.
-func verifiedClient(cs *tls.ConnectionState) bool {
-	return cs != nil && len(cs.VerifiedChains) > 0
-}

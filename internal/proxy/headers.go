@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/keelproxy/keel/internal/certs"
 	"github.com/keelproxy/keel/internal/httpwire"
 )
 
@@ -166,13 +167,13 @@ func peerAddr(remote string) netip.Addr {
 // unless the peer is a trusted proxy that did the checking itself: from
 // anyone else it would be a forged identity.
 func setClientCert(out http.Header, cs *tls.ConnectionState, trusted bool) {
-	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+	leaf := certs.VerifiedLeaf(cs)
+	if leaf == nil {
 		if !trusted {
 			delete(out, "X-Forwarded-Client-Cert")
 		}
 		return
 	}
-	leaf := cs.VerifiedChains[0][0]
 	sum := sha256.Sum256(leaf.Raw)
 	var b strings.Builder
 	b.WriteString("Hash=")

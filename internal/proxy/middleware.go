@@ -128,10 +128,13 @@ func TracingStage(p *tracing.Provider) Middleware {
 
 // Traced wraps stage m in a span named name that covers the stage and the
 // rest of the chain after it. Unsampled requests get no span and no
-// allocation.
+// allocation; without an enabled provider m is not wrapped at all.
 func Traced(p *tracing.Provider, name string, m Middleware) Middleware {
 	return func(next http.Handler) http.Handler {
 		inner := m(next)
+		if !p.Enabled() {
+			return inner
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, sp := p.StartInternal(r.Context(), name)
 			if !sp.IsRecording() {

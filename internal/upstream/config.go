@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -182,15 +183,9 @@ func (c TransportConfig) withDefaults() (TransportConfig, error) {
 	if c.MaxIdlePerEndpoint < 0 || c.IdleTimeout < 0 || c.DialTimeout < 0 || c.ResponseHeaderTimeout < 0 {
 		return c, errors.New("transport: negative value")
 	}
-	if c.MaxIdlePerEndpoint == 0 {
-		c.MaxIdlePerEndpoint = DefaultMaxIdlePerEndpoint
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
+	c.MaxIdlePerEndpoint = cmp.Or(c.MaxIdlePerEndpoint, DefaultMaxIdlePerEndpoint)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
 	return c, nil
 }
 
@@ -368,15 +363,11 @@ func (h HealthCheck) withDefaults() (HealthCheck, error) {
 	if h.Interval == 0 {
 		return h, errors.New("health: interval is required")
 	}
-	if h.Timeout == 0 {
-		h.Timeout = min(DefaultHealthTimeout, h.Interval)
-	}
+	h.Timeout = cmp.Or(h.Timeout, min(DefaultHealthTimeout, h.Interval))
 	if h.Timeout > h.Interval {
 		return h, fmt.Errorf("health: timeout %v exceeds interval %v", h.Timeout, h.Interval)
 	}
-	if h.Path == "" {
-		h.Path = DefaultHealthPath
-	}
+	h.Path = cmp.Or(h.Path, DefaultHealthPath)
 	if _, err := url.ParseRequestURI(h.Path); err != nil || h.Path[0] != '/' || strings.HasPrefix(h.Path, "//") || strings.ContainsAny(h.Path, " \t#") {
 		return h, fmt.Errorf("health: path %q: want an absolute path (and optional query)", h.Path)
 	}
@@ -391,12 +382,8 @@ func (h HealthCheck) withDefaults() (HealthCheck, error) {
 	if h.StatusLo < 100 || h.StatusHi > 599 || h.StatusLo > h.StatusHi {
 		return h, fmt.Errorf("health: invalid status range %d-%d (want 100-599, low <= high)", h.StatusLo, h.StatusHi)
 	}
-	if h.HealthyThreshold == 0 {
-		h.HealthyThreshold = DefaultHealthyThreshold
-	}
-	if h.UnhealthyThreshold == 0 {
-		h.UnhealthyThreshold = DefaultUnhealthyThreshold
-	}
+	h.HealthyThreshold = cmp.Or(h.HealthyThreshold, DefaultHealthyThreshold)
+	h.UnhealthyThreshold = cmp.Or(h.UnhealthyThreshold, DefaultUnhealthyThreshold)
 	return h, nil
 }
 
@@ -429,9 +416,7 @@ func (p PassiveHealth) withDefaults() (PassiveHealth, error) {
 	if p.ConsecutiveFailures == 0 {
 		return p, errors.New("passive health: consecutive failures is required")
 	}
-	if p.EjectionDuration == 0 {
-		p.EjectionDuration = DefaultEjectionDuration
-	}
+	p.EjectionDuration = cmp.Or(p.EjectionDuration, DefaultEjectionDuration)
 	return p, nil
 }
 
@@ -499,15 +484,9 @@ func (o OutlierDetection) withDefaults() (OutlierDetection, error) {
 	if o.ConsecutiveFailures == 0 && o.ErrorRatePercent == 0 && o.LatencyThreshold == 0 {
 		return o, errors.New("outlier detection: no detector (want consecutive failures, error rate or latency threshold)")
 	}
-	if o.Interval == 0 {
-		o.Interval = DefaultOutlierInterval
-	}
-	if o.BaseEjectionTime == 0 {
-		o.BaseEjectionTime = DefaultBaseEjectionTime
-	}
-	if o.MaxEjectionPercent == 0 {
-		o.MaxEjectionPercent = DefaultMaxEjectionPercent
-	}
+	o.Interval = cmp.Or(o.Interval, DefaultOutlierInterval)
+	o.BaseEjectionTime = cmp.Or(o.BaseEjectionTime, DefaultBaseEjectionTime)
+	o.MaxEjectionPercent = cmp.Or(o.MaxEjectionPercent, DefaultMaxEjectionPercent)
 	return o, nil
 }
 

@@ -218,13 +218,7 @@ func (pe *poolEntry) publish() {
 	total := len(*mp)
 	healthy := total
 	if pe.guarded.Load() {
-		c := instant{now: pe.now}
-		healthy = 0
-		for _, e := range *mp {
-			if e.availableAt(&c) {
-				healthy++
-			}
-		}
+		healthy = availableCount(*mp, pe.now)
 	}
 	if pe.published && healthy == pe.pubHealthy && total == pe.pubTotal {
 		return

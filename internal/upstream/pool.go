@@ -113,20 +113,12 @@ func (p *Pool) Weight(i int) int { return p.weights[i] }
 // Pick chooses an endpoint for r with the pool's balancer, ignoring
 // endpoint health (Select honours it). clientIP feeds client_ip hashing; r
 // may be nil for balancers that do not read it. exclude (may be nil) is
-// avoided whenever the pool has another endpoint, for retries and hedges. Pick returns nil only for a pool without
-// endpoints, which Build never produces. It allocates nothing.
+// avoided whenever the pool has another endpoint, for retries and hedges.
+// Pick returns nil only for a pool without endpoints, which Build never
+// produces. It allocates nothing.
 func (p *Pool) Pick(r *http.Request, clientIP string, exclude *Endpoint) *Endpoint {
 	if len(p.endpoints) == 0 {
 		return nil
 	}
-	ex := -1
-	if exclude != nil && len(p.endpoints) > 1 {
-		for i, e := range p.endpoints {
-			if e == exclude {
-				ex = i
-				break
-			}
-		}
-	}
-	return p.endpoints[p.picker.pick(r, clientIP, ex)]
+	return p.endpoints[p.picker.pick(r, clientIP, p.excludeIndex(exclude))]
 }

@@ -144,9 +144,15 @@ func (p *Pool) HealthyCount() int {
 	if !p.guarded {
 		return len(p.endpoints)
 	}
-	c := instant{now: p.entry.now}
+	return availableCount(p.endpoints, p.entry.now)
+}
+
+// availableCount returns how many of eps are available at now, reading the
+// clock at most once.
+func availableCount(eps []*Endpoint, now func() time.Time) int {
+	c := instant{now: now}
 	n := 0
-	for _, e := range p.endpoints {
+	for _, e := range eps {
 		if e.availableAt(&c) {
 			n++
 		}

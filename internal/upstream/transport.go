@@ -302,9 +302,12 @@ func (h *h2Transport) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 			req.URL = &u
 		}
-		// The request picked this endpoint from a snapshot that has since
-		// been replaced; ask net/http not to reuse its connection.
-		req.Close = req.Close || draining
+		if draining {
+			// The request picked this endpoint from a snapshot that has
+			// since been replaced; ask net/http not to reuse its
+			// connection.
+			req.Close = true
+		}
 	}
 	resp, err := h.base.RoundTrip(req)
 	if err != nil && draining && (req.Body == nil || req.Body == http.NoBody) && errors.Is(err, net.ErrClosed) {

@@ -1,7 +1,8 @@
 // Package h2guard sits between a server-side HTTP/2 connection and the
-// x/net/http2 server, on the read side only, and closes the gap between
+// x/net/http2 server, on the read side only. It closes the gap between
 // that server and RFC 9113 where its choices are looser or stricter than
-// the RFC (h2spec: 141 of 145 before, 145 with the guard):
+// the RFC (h2spec: 141 of 145 before, 145 with the guard), and adds the
+// rapid-reset limit x/net lacks:
 //
 //   - A request carrying a connection-specific field (Connection,
 //     Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade) or TE with
