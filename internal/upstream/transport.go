@@ -312,9 +312,12 @@ func (h *h2Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := h.base.RoundTrip(req)
 	if err != nil && draining && (req.Body == nil || req.Body == http.NoBody) && errors.Is(err, net.ErrClosed) {
 		// net/http may hand a straggler the drained connection that
-		// finish just closed, before its read loop noticed. The write
-		// failed, so a body-less request never reached the upstream:
-		// one more try gets a new connection.
+		// finish just closed, before its read loop noticed. Almost
+		// always the request's write is what failed; if the close came
+		// just after the HEADERS frame went out, the upstream may have
+		// seen it, which is why only body-less requests (GET-like, the
+		// ones net/http itself replays) get one more try on a new
+		// connection.
 		resp, err = h.base.RoundTrip(req)
 	}
 	if err != nil {
