@@ -31,6 +31,7 @@ var allowedImports = map[string][]string{
 	"snapshot":          {"certs", "obs", "proxyproto", "resilience", "router", "upstream"},
 	"proxy":             {"certs", "httpwire", "obs", "overload", "ratelimit", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
 	"server/h1":         {"httpwire", "obs"},
+	"server/h2":         {"httpwire"},
 	"server/h2guard":    {},
 	"server/h3":         {},
 	"compile":           {"acme", "auth", "certs", "config", "proxyproto", "obs", "overload", "proxy", "ratelimit", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},

@@ -71,11 +71,7 @@ func newDataServer(h http.Handler, s config.Server, tlsCfg *tls.Config, prepare 
 		PrepareConn:       prepare,
 	}
 	if s.H2C || tlsCfg != nil {
-		e, err := newH2Engine(h, s, logger)
-		if err != nil {
-			return nil, err
-		}
-		e.attach(srv, s.H2C && tlsCfg == nil)
+		newH2Engine(h, s, logger).attach(srv, s.H2C && tlsCfg == nil)
 	}
 	return srv, nil
 }

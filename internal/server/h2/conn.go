@@ -1,0 +1,632 @@
+package h2
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Protocol constants (RFC 9113).
+const (
+	preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	// initialWindow is the flow-control window every stream and the
+	// connection start with (6.9.2).
+	initialWindow = 65535
+	maxWindow     = 1<<31 - 1
+	// readFrameSize is our SETTINGS_MAX_FRAME_SIZE: the RFC's default,
+	// so every HEADERS or CONTINUATION frame is small.
+	readFrameSize = 16384
+	// headerTableSize is the HPACK dynamic table size both sides start with.
+	headerTableSize = 4096
+	// resetMinStreams and the 50% ratio are the rapid-reset limit
+	// (CVE-2023-44487), Envoy's premature-reset heuristic: a browser that
+	// cancels a few navigations early in a connection is never at risk.
+	resetMinStreams = 100
+	// maxHandlersPerStream bounds handlers still running for streams the
+	// client already reset, as a multiple of MaxConcurrentStreams.
+	maxHandlersPerStream = 4
+	readBufferSize       = 16 << 10
+	writeBufferSize      = 16 << 10
+	// deadlineSlack is how stale the write deadline may get before a
+	// flush moves it: setting it costs a syscall-adjacent poller update,
+	// so it moves at most once per second.
+	deadlineSlack = time.Second
+)
+
+var (
+	errStreamClosed = errors.New("h2: stream closed")
+	errConnClosed   = errors.New("h2: connection closed")
+	errClientReset  = errors.New("h2: stream reset by the client")
+	errStalled      = errors.New("h2: client granted no flow-control window within the slow-client timeout")
+)
+
+// conn is one HTTP/2 connection. The read loop (serve) is its owner: it
+// alone reads frames and opens streams. Handlers write their own frames
+// under wmu, so a response needs no hand-off to another goroutine.
+type conn struct {
+	s          *Server
+	nc         net.Conn
+	tls        *tls.ConnectionState
+	remoteAddr string
+	ctx        context.Context // canceled when the connection ends
+	cancel     context.CancelFunc
+	br         *bufio.Reader
+	fr         *http2.Framer // reads: the read loop; writes: under wmu
+	maxStreams uint32
+	streamWin  int32
+	dates      *dateCache
+
+	// Write side. Whoever holds wmu may write frames to bw; the last
+	// writer out flushes (see unlockWrite), so concurrent responses share
+	// TLS records and syscalls.
+	wmu          sync.Mutex
+	wwaiting     atomic.Int32
+	bw           *bufio.Writer
+	henc         *hpack.Encoder
+	hbuf         bytes.Buffer
+	werr         error
+	deadlineAt   time.Time // the write deadline last set
+	lower        map[string]string
+	peerMaxFrame atomic.Uint32
+
+	// State shared by the read loop and handlers, under mu.
+	mu          sync.Mutex
+	flow        sync.Cond // L is &mu; broadcast when send windows grow or streams end
+	streams     map[uint32]*stream
+	maxClientID uint32 // the highest stream id the client opened
+	handlers    int    // handlers running, reset streams included
+	sendWindow  int64  // connection send window
+	peerWindow  int32  // peer's SETTINGS_INITIAL_WINDOW_SIZE
+	recvAvail   int32  // connection receive window left to the client
+	recvPending int32  // consumed bytes not yet returned by WINDOW_UPDATE
+	goingAway   bool   // GOAWAY sent: no new streams, close when idle
+	closed      bool
+	idleTimer   *time.Timer
+
+	// Read loop only.
+	opened, resets int
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		s:          s,
+		nc:         nc,
+		tls:        tlsState(nc),
+		remoteAddr: nc.RemoteAddr().String(),
+		maxStreams: s.maxStreams(),
+		streamWin:  s.streamWindow(),
+		dates:      &s.dates,
+		streams:    make(map[uint32]*stream),
+		sendWindow: initialWindow,
+		peerWindow: initialWindow,
+		recvAvail:  s.connWindow(),
+		lower:      make(map[string]string),
+	}
+	c.flow.L = &c.mu
+	c.ctx, c.cancel = context.WithCancel(context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr()))
+	c.br = bufio.NewReaderSize(nc, readBufferSize)
+	c.bw = bufio.NewWriterSize(nc, writeBufferSize)
+	c.fr = http2.NewFramer(c.bw, c.br)
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(headerTableSize, nil)
+	c.fr.MaxHeaderListSize = uint32(s.maxHeaderBytes())
+	c.fr.SetMaxReadFrameSize(readFrameSize)
+	c.fr.SetReuseFrames()
+	c.henc = hpack.NewEncoder(&c.hbuf)
+	c.peerMaxFrame.Store(readFrameSize)
+	return c
+}
+
+// refuse answers a connection that arrives during shutdown: our SETTINGS
+// and a GOAWAY admitting no stream, then close.
+func (c *conn) refuse() {
+	c.lockWrite()
+	c.writeSettings()
+	_ = c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+	c.unlockWrite()
+	c.close()
+}
+
+// serve runs the read loop until the connection ends.
+func (c *conn) serve() {
+	defer c.close()
+	if d := c.s.prefaceTimeout(); d > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	}
+	var buf [len(preface)]byte
+	if _, err := io.ReadFull(c.br, buf[:]); err != nil || string(buf[:]) != preface {
+		c.connError(http2.ConnectionError(http2.ErrCodeProtocol), "bad connection preface")
+		return
+	}
+	c.lockWrite()
+	c.writeSettings()
+	if extra := c.recvAvail - initialWindow; extra > 0 {
+		_ = c.fr.WriteWindowUpdate(0, uint32(extra))
+	}
+	c.unlockWrite()
+
+	// The first frame must be the client's SETTINGS (3.4).
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		c.readError(err)
+		return
+	}
+	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+		c.connError(http2.ConnectionError(http2.ErrCodeProtocol), "first frame is not SETTINGS")
+		return
+	}
+	if err := c.process(f); err != nil {
+		c.readError(err)
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
+	c.mu.Lock()
+	c.armIdleLocked()
+	c.mu.Unlock()
+
+	for {
+		f, err := c.fr.ReadFrame()
+		if err == nil {
+			err = c.process(f)
+		}
+		if err == nil {
+			continue
+		}
+		var se http2.StreamError
+		if errors.As(err, &se) {
+			c.resetStream(se.StreamID, se.Code, nil)
+			continue
+		}
+		c.readError(err)
+		return
+	}
+}
+
+// readError ends the connection after a read or protocol error.
+func (c *conn) readError(err error) {
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		c.connError(ce, err.Error())
+		return
+	}
+	// An I/O error or the client closing: nothing to tell it.
+}
+
+// connError sends GOAWAY with the error code and ends the connection
+// (5.4.1).
+func (c *conn) connError(ce http2.ConnectionError, why string) {
+	c.s.logger().Debug("http2 connection error", "remote", c.remoteAddr, "code", http2.ErrCode(ce).String(), "detail", why)
+	c.mu.Lock()
+	last := c.maxClientID
+	c.goingAway = true
+	c.mu.Unlock()
+	c.lockWrite()
+	_ = c.fr.WriteGoAway(last, http2.ErrCode(ce), nil)
+	if c.werr == nil {
+		c.flushLocked() // now: the connection closes next
+	}
+	c.wmu.Unlock()
+}
+
+// close ends the connection: handlers see their contexts canceled and
+// their writes fail, blocked flow-control waits return.
+func (c *conn) close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+	}
+	streams := make([]*stream, 0, len(c.streams))
+	for _, st := range c.streams {
+		streams = append(streams, st)
+	}
+	c.flow.Broadcast()
+	c.mu.Unlock()
+	c.cancel()
+	for _, st := range streams {
+		st.body.closeWithError(errConnClosed)
+	}
+	// Closing unblocks a writer stuck on a client that stopped reading;
+	// taking wmu afterwards waits for it to give up.
+	_ = c.nc.Close()
+	c.wmu.Lock()
+	if c.werr == nil {
+		c.werr = errConnClosed
+	}
+	c.wmu.Unlock()
+}
+
+// goAway starts a graceful close: GOAWAY with the last stream accepted,
+// then close once no stream is open (Server.Shutdown, client GOAWAY).
+func (c *conn) goAway() {
+	c.mu.Lock()
+	if c.goingAway || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.goingAway = true
+	last, idle := c.maxClientID, len(c.streams) == 0
+	c.mu.Unlock()
+	c.lockWrite()
+	_ = c.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
+	c.unlockWrite()
+	if idle {
+		c.closeWrite()
+	}
+}
+
+// closeWrite ends a connection that said GOAWAY and has nothing left to
+// send: closing the socket makes the read loop return.
+func (c *conn) closeWrite() {
+	c.lockWrite()
+	c.unlockWrite() // flushes
+	_ = c.nc.Close()
+}
+
+// armIdleLocked starts the idle timer if the connection has no stream.
+// The caller holds mu.
+func (c *conn) armIdleLocked() {
+	d := c.s.idleTimeout()
+	if d <= 0 || len(c.streams) > 0 || c.closed {
+		return
+	}
+	if c.idleTimer == nil {
+		c.idleTimer = time.AfterFunc(d, c.idleFired)
+		return
+	}
+	c.idleTimer.Reset(d)
+}
+
+func (c *conn) idleFired() {
+	c.mu.Lock()
+	idle := len(c.streams) == 0 && !c.closed
+	c.mu.Unlock()
+	if idle {
+		c.goAway()
+	}
+}
+
+func (c *conn) writeSettings() {
+	_ = c.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.maxStreams},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: uint32(c.streamWin)},
+		http2.Setting{ID: http2.SettingMaxFrameSize, Val: readFrameSize},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: uint32(c.s.maxHeaderBytes())},
+		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+	)
+}
+
+// lockWrite takes the right to write frames. The waiting count tells the
+// holder whether someone else will flush after it.
+func (c *conn) lockWrite() {
+	c.wwaiting.Add(1)
+	c.wmu.Lock()
+	c.wwaiting.Add(-1)
+}
+
+// unlockWrite flushes unless another writer is waiting for the lock: that
+// one will, so frames of concurrent responses leave in one write. The
+// invariant: whenever wmu is free and nobody waits, bw is empty.
+func (c *conn) unlockWrite() {
+	if c.werr == nil && c.bw.Buffered() > 0 && c.wwaiting.Load() == 0 {
+		c.flushLocked()
+	}
+	c.wmu.Unlock()
+}
+
+func (c *conn) flushLocked() {
+	if d := c.s.slowClientTimeout(); d > 0 {
+		now := time.Now()
+		if c.deadlineAt.IsZero() || now.Add(d).Sub(c.deadlineAt) > deadlineSlack {
+			c.deadlineAt = now.Add(d)
+			_ = c.nc.SetWriteDeadline(c.deadlineAt)
+		}
+	}
+	if err := c.bw.Flush(); err != nil {
+		c.werr = err
+		// The client is gone or stuck: end the connection so the read
+		// loop stops too.
+		_ = c.nc.Close()
+	}
+}
+
+// process handles one frame in the read loop. It returns a StreamError
+// for an error confined to one stream and a ConnectionError otherwise.
+func (c *conn) process(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		return c.processHeaders(f)
+	case *http2.DataFrame:
+		return c.processData(f)
+	case *http2.SettingsFrame:
+		return c.processSettings(f)
+	case *http2.WindowUpdateFrame:
+		return c.processWindowUpdate(f)
+	case *http2.PingFrame:
+		if f.IsAck() {
+			return nil
+		}
+		c.lockWrite()
+		_ = c.fr.WritePing(true, f.Data)
+		c.unlockWrite()
+	case *http2.RSTStreamFrame:
+		return c.processRST(f)
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
+		}
+	case *http2.GoAwayFrame:
+		c.goAway()
+	case *http2.PushPromiseFrame:
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	// Unknown frame types are ignored (5.5).
+	return nil
+}
+
+func (c *conn) processSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	// Parameters apply in order, so a repeated one ends with its last
+	// value (6.5.3).
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err
+		}
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			return c.setPeerWindow(int32(s.Val))
+		case http2.SettingMaxFrameSize:
+			c.peerMaxFrame.Store(s.Val)
+		case http2.SettingHeaderTableSize:
+			c.lockWrite()
+			c.henc.SetMaxDynamicTableSizeLimit(s.Val)
+			c.unlockWrite()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.lockWrite()
+	_ = c.fr.WriteSettingsAck()
+	c.unlockWrite()
+	return nil
+}
+
+// setPeerWindow applies a new SETTINGS_INITIAL_WINDOW_SIZE to every open
+// stream's send window (6.9.2); windows may go negative.
+func (c *conn) setPeerWindow(v int32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delta := int64(v) - int64(c.peerWindow)
+	c.peerWindow = v
+	for _, st := range c.streams {
+		st.sendWindow += delta
+		if st.sendWindow > maxWindow {
+			return http2.ConnectionError(http2.ErrCodeFlowControl)
+		}
+	}
+	c.flow.Broadcast()
+	return nil
+}
+
+func (c *conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.StreamID == 0 {
+		c.sendWindow += int64(f.Increment)
+		if c.sendWindow > maxWindow {
+			return http2.ConnectionError(http2.ErrCodeFlowControl)
+		}
+		c.flow.Broadcast()
+		return nil
+	}
+	st := c.streams[f.StreamID]
+	if st == nil {
+		if c.idleLocked(f.StreamID) {
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		return nil // a closed stream: the update crossed our END_STREAM
+	}
+	st.sendWindow += int64(f.Increment)
+	if st.sendWindow > maxWindow {
+		return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
+	}
+	c.flow.Broadcast()
+	return nil
+}
+
+// idleLocked reports whether id names a stream the client has not opened
+// yet (5.1): frames other than HEADERS and PRIORITY on it are a
+// connection error. The caller holds mu.
+func (c *conn) idleLocked(id uint32) bool {
+	return id%2 == 0 || id > c.maxClientID
+}
+
+func (c *conn) processRST(f *http2.RSTStreamFrame) error {
+	c.mu.Lock()
+	st := c.streams[f.StreamID]
+	if st == nil {
+		idle := c.idleLocked(f.StreamID)
+		c.mu.Unlock()
+		if idle {
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		return nil
+	}
+	last := c.closeStreamLocked(st)
+	c.mu.Unlock()
+	st.cancel()
+	st.body.closeWithError(errClientReset)
+	if last {
+		c.closeWrite()
+	}
+	c.resets++
+	if c.opened >= resetMinStreams && 2*c.resets > c.opened {
+		c.s.logger().Debug("http2 rapid reset: closing connection", "remote", c.remoteAddr, "opened", c.opened, "reset", c.resets)
+		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+	}
+	return nil
+}
+
+// processData takes request body bytes for a stream, enforcing flow
+// control and the declared Content-Length.
+func (c *conn) processData(f *http2.DataFrame) error {
+	id := f.StreamID
+	n := int32(f.Length) // padding counts against the windows too (6.9.1)
+	c.mu.Lock()
+	if n > c.recvAvail {
+		c.mu.Unlock()
+		return http2.ConnectionError(http2.ErrCodeFlowControl)
+	}
+	c.recvAvail -= n
+	st := c.streams[id]
+	if st == nil || st.remoteClosed {
+		idle := st == nil && c.idleLocked(id)
+		c.mu.Unlock()
+		c.returnConnCredit(n)
+		if idle {
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+	}
+	if n > st.recvAvail {
+		c.mu.Unlock()
+		c.returnConnCredit(n)
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeFlowControl}
+	}
+	st.recvAvail -= n
+	data := f.Data()
+	st.received += int64(len(data))
+	if st.declared >= 0 && (st.received > st.declared || f.StreamEnded() && st.received != st.declared) {
+		c.mu.Unlock()
+		c.returnConnCredit(n)
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+	}
+	last := false
+	if f.StreamEnded() {
+		st.remoteClosed = true
+		if st.localClosed {
+			last = c.closeStreamLocked(st)
+		}
+	}
+	c.mu.Unlock()
+	if last {
+		c.closeWrite()
+	}
+	if pad := n - int32(len(data)); pad > 0 {
+		c.returnConnCredit(pad)
+	}
+	if len(data) > 0 && !st.body.write(data) {
+		// The handler is done with the body: the bytes are dropped and
+		// their credit returned.
+		c.returnConnCredit(int32(len(data)))
+	}
+	if f.StreamEnded() {
+		st.body.closeWithError(io.EOF)
+	}
+	return nil
+}
+
+// returnConnCredit gives n bytes of connection window back to the client,
+// in updates of at least half the window so a stream of small frames
+// does not become a stream of WINDOW_UPDATEs.
+func (c *conn) returnConnCredit(n int32) {
+	c.returnCredit(nil, n)
+}
+
+// returnCredit gives n consumed bytes back to the connection window and,
+// when st is still receiving, to its window.
+func (c *conn) returnCredit(st *stream, n int32) {
+	if n <= 0 {
+		return
+	}
+	var connInc, streamInc int32
+	c.mu.Lock()
+	c.recvAvail += n
+	c.recvPending += n
+	if c.recvPending >= c.s.connWindow()/2 {
+		connInc, c.recvPending = c.recvPending, 0
+	}
+	if st != nil && !st.remoteClosed && c.streams[st.id] == st {
+		st.recvAvail += n
+		st.recvPending += n
+		if st.recvPending >= c.streamWin/2 {
+			streamInc, st.recvPending = st.recvPending, 0
+		}
+	}
+	c.mu.Unlock()
+	if connInc == 0 && streamInc == 0 {
+		return
+	}
+	c.lockWrite()
+	if connInc > 0 {
+		_ = c.fr.WriteWindowUpdate(0, uint32(connInc))
+	}
+	if streamInc > 0 {
+		_ = c.fr.WriteWindowUpdate(st.id, uint32(streamInc))
+	}
+	c.unlockWrite()
+}
+
+// resetStream sends RST_STREAM for id and closes the stream if it is
+// open. st may be nil; it is looked up.
+func (c *conn) resetStream(id uint32, code http2.ErrCode, st *stream) {
+	c.mu.Lock()
+	if st == nil {
+		st = c.streams[id]
+	}
+	last := false
+	if st != nil {
+		last = c.closeStreamLocked(st)
+	}
+	c.mu.Unlock()
+	c.lockWrite()
+	_ = c.fr.WriteRSTStream(id, code)
+	c.unlockWrite()
+	if st != nil {
+		st.cancel()
+		st.body.closeWithError(errStreamClosed)
+	}
+	if last {
+		c.closeWrite()
+	}
+}
+
+// closeStreamLocked removes st from the open streams: its send-window
+// waiters wake and an idle connection arms its idle timer. It reports
+// whether the connection said GOAWAY and has no stream left: the caller
+// then calls closeWrite once it has released mu. The caller holds mu.
+func (c *conn) closeStreamLocked(st *stream) (last bool) {
+	if c.streams[st.id] != st {
+		return false
+	}
+	delete(c.streams, st.id)
+	st.closed = true
+	st.dead.Store(true)
+	c.flow.Broadcast()
+	if len(c.streams) > 0 {
+		return false
+	}
+	if c.goingAway {
+		return true
+	}
+	c.armIdleLocked()
+	return false
+}

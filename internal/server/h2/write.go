@@ -1,0 +1,438 @@
+package h2
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/keelproxy/keel/internal/httpwire"
+)
+
+// bufferSize is how much body a response holds back before its first
+// frames go out: a small response leaves as HEADERS and one DATA frame in
+// a single write, with its Content-Length known.
+const bufferSize = 4 << 10
+
+// responseWriter is the handler's http.ResponseWriter for one stream. Only
+// the handler goroutine uses it.
+type responseWriter struct {
+	st          *stream
+	header      http.Header
+	status      int
+	wroteHeader bool // the final status is set
+	sentHeader  bool // HEADERS are on the wire
+	done        bool // the handler returned
+	head        bool
+	noBody      bool // 1xx, 204, 304: no content allowed
+	written     int64
+	buf         []byte
+	arr         [bufferSize]byte
+}
+
+func (rw *responseWriter) init(st *stream) {
+	rw.st = st
+	rw.head = st.req.Method == http.MethodHead
+}
+
+// Header implements http.ResponseWriter.
+func (rw *responseWriter) Header() http.Header {
+	if rw.header == nil {
+		rw.header = make(http.Header)
+	}
+	return rw.header
+}
+
+// WriteHeader implements http.ResponseWriter. 1xx statuses go out at
+// once, as interim responses; the final one is held until the first
+// flush.
+func (rw *responseWriter) WriteHeader(code int) {
+	if rw.wroteHeader || rw.done {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic("h2: invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if code < 200 {
+		if code == http.StatusSwitchingProtocols {
+			return // no upgrades in HTTP/2 (8.6)
+		}
+		rw.writeInterim(code)
+		return
+	}
+	rw.wroteHeader = true
+	rw.status = code
+	rw.noBody = code == http.StatusNoContent || code == http.StatusNotModified
+}
+
+// Write implements http.ResponseWriter.
+func (rw *responseWriter) Write(p []byte) (int, error) {
+	if rw.done {
+		return 0, http.ErrHandlerTimeout
+	}
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.noBody {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if rw.head {
+		return len(p), nil
+	}
+	rw.written += int64(len(p))
+	if !rw.sentHeader && len(rw.buf)+len(p) <= bufferSize {
+		if rw.buf == nil {
+			rw.buf = rw.arr[:0]
+		}
+		rw.buf = append(rw.buf, p...)
+		return len(p), nil
+	}
+	if err := rw.send(false, rw.buf, p); err != nil {
+		return 0, err
+	}
+	rw.buf = rw.buf[:0]
+	return len(p), nil
+}
+
+// WriteString implements io.StringWriter.
+func (rw *responseWriter) WriteString(s string) (int, error) {
+	return rw.Write([]byte(s))
+}
+
+// Flush implements http.Flusher.
+func (rw *responseWriter) Flush() { _ = rw.FlushError() }
+
+// FlushError sends the header and buffered body now, for
+// http.ResponseController.
+func (rw *responseWriter) FlushError() error {
+	if rw.done {
+		return errStreamClosed
+	}
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.sentHeader && len(rw.buf) == 0 {
+		return nil
+	}
+	err := rw.send(false, rw.buf, nil)
+	rw.buf = rw.buf[:0]
+	return err
+}
+
+// EnableFullDuplex reports success: HTTP/2 streams always are.
+func (rw *responseWriter) EnableFullDuplex() error { return nil }
+
+// finish completes the response after the handler returned.
+func (rw *responseWriter) finish() {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	_ = rw.send(true, rw.buf, nil)
+	rw.done = true
+	rw.buf = nil
+}
+
+// sendContinue sends 100 Continue before the first body read of a request
+// that asked for it, unless the final response is already out.
+func (rw *responseWriter) sendContinue() {
+	if rw.sentHeader {
+		return
+	}
+	c := rw.st.c
+	c.lockWrite()
+	if !rw.st.dead.Load() {
+		c.hbuf.Reset()
+		_ = c.henc.WriteField(hpackField(":status", "100"))
+		c.writeHeaderBlock(rw.st.id, false)
+	}
+	c.unlockWrite()
+}
+
+func (rw *responseWriter) writeInterim(code int) {
+	c := rw.st.c
+	c.lockWrite()
+	if !rw.st.dead.Load() {
+		c.hbuf.Reset()
+		_ = c.henc.WriteField(hpackField(":status", statusString(code)))
+		c.encodeFields(rw.header)
+		c.writeHeaderBlock(rw.st.id, false)
+	}
+	c.unlockWrite()
+}
+
+// send writes a and then b as the stream's next DATA, preceded by HEADERS
+// if they have not gone out, and followed by trailers and END_STREAM when
+// end is set.
+func (rw *responseWriter) send(end bool, a, b []byte) error {
+	if len(b) == 0 {
+		return rw.sendOne(end, a)
+	}
+	if len(a) > 0 {
+		if err := rw.sendOne(false, a); err != nil {
+			return err
+		}
+	}
+	return rw.sendOne(end, b)
+}
+
+// sendOne writes data in frames the flow-control windows and the peer's
+// frame size allow, waiting for window as needed. The HEADERS of a
+// response that has not started go out in the same write as its first
+// DATA frame.
+func (rw *responseWriter) sendOne(end bool, data []byte) error {
+	st, c := rw.st, rw.st.c
+	trailers := end && rw.hasTrailers()
+	for {
+		n := 0
+		if len(data) > 0 {
+			var err error
+			if n, err = c.awaitWindow(st, len(data)); err != nil {
+				return err
+			}
+		}
+		final := end && n == len(data)
+		c.lockWrite()
+		if st.dead.Load() || c.werr != nil {
+			c.unlockWrite()
+			return errStreamClosed
+		}
+		headersOnly := final && len(data) == 0 && !trailers
+		if !rw.sentHeader {
+			rw.sentHeader = true
+			c.writeResponseHeaders(st.id, rw, headersOnly, final)
+		} else if headersOnly {
+			_ = c.fr.WriteData(st.id, true, nil)
+		}
+		if n > 0 {
+			_ = c.fr.WriteData(st.id, final && !trailers, data[:n])
+		}
+		if final && trailers {
+			c.hbuf.Reset()
+			c.encodeTrailers(rw.header)
+			c.writeHeaderBlock(st.id, true)
+		}
+		c.unlockWrite()
+		data = data[n:]
+		if final {
+			rw.localEnd()
+			return nil
+		}
+		if len(data) == 0 {
+			return nil
+		}
+	}
+}
+
+// localEnd records that END_STREAM went out; a stream whose request is
+// complete too is closed.
+func (rw *responseWriter) localEnd() {
+	st, c := rw.st, rw.st.c
+	c.mu.Lock()
+	st.localClosed = true
+	last := false
+	if st.remoteClosed {
+		last = c.closeStreamLocked(st)
+	}
+	c.mu.Unlock()
+	if last {
+		c.closeWrite()
+	}
+}
+
+// hasTrailers reports whether the handler set trailer values: declared in
+// a Trailer field or under http.TrailerPrefix.
+func (rw *responseWriter) hasTrailers() bool {
+	h := rw.header
+	for _, v := range h["Trailer"] {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			if len(h[httpwire.CanonicalKey(httpwire.TrimOWS(name))]) > 0 {
+				return true
+			}
+		}
+	}
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// awaitWindow reserves up to want bytes of send window for st, at most
+// one frame's worth, waiting while either window is exhausted. A wait
+// without progress longer than the slow-client timeout fails.
+func (c *conn) awaitWindow(st *stream, want int) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		switch {
+		case st.closed || c.closed:
+			return 0, errStreamClosed
+		case st.stalled:
+			return 0, errStalled
+		}
+		if w := min(st.sendWindow, c.sendWindow); w > 0 {
+			n := min(int64(want), w, int64(c.peerMaxFrame.Load()))
+			st.sendWindow -= n
+			c.sendWindow -= n
+			return int(n), nil
+		}
+		if d := c.s.slowClientTimeout(); timer == nil && d > 0 {
+			timer = time.AfterFunc(d, func() {
+				c.mu.Lock()
+				st.stalled = true
+				c.flow.Broadcast()
+				c.mu.Unlock()
+			})
+		}
+		c.flow.Wait()
+	}
+}
+
+// writeResponseHeaders encodes and writes the response HEADERS. final
+// means the whole body is known, so a missing Content-Length is added.
+// The caller holds wmu.
+func (c *conn) writeResponseHeaders(id uint32, rw *responseWriter, endStream, final bool) {
+	h := rw.header
+	c.hbuf.Reset()
+	_ = c.henc.WriteField(hpackField(":status", statusString(rw.status)))
+	c.encodeFields(h)
+	if _, ok := h["Date"]; !ok {
+		_ = c.henc.WriteField(hpackField("date", c.dates.get(time.Now())))
+	}
+	if _, ok := h["Content-Length"]; !ok && final && !rw.head && !rw.noBody {
+		_ = c.henc.WriteField(hpackField("content-length", strconv.FormatInt(rw.written, 10)))
+	}
+	c.writeHeaderBlock(id, endStream)
+}
+
+// encodeFields adds the fields of h to the header block, but for
+// trailers and the connection-specific fields HTTP/2 forbids (8.2.2).
+// The caller holds wmu.
+func (c *conn) encodeFields(h http.Header) {
+	for k, vv := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		lk := c.lowerKey(k)
+		switch lk {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			continue
+		}
+		c.encodeValues(lk, vv)
+	}
+}
+
+// encodeTrailers adds the trailer fields of h: declared ones and those
+// under http.TrailerPrefix. The caller holds wmu.
+func (c *conn) encodeTrailers(h http.Header) {
+	for _, v := range h["Trailer"] {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			key := httpwire.CanonicalKey(httpwire.TrimOWS(name))
+			if key != "" && !httpwire.ForbiddenTrailer(key) {
+				c.encodeValues(c.lowerKey(key), h[key])
+			}
+		}
+	}
+	for k, vv := range h {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			if key := httpwire.CanonicalKey(name); !httpwire.ForbiddenTrailer(key) {
+				c.encodeValues(c.lowerKey(key), vv)
+			}
+		}
+	}
+}
+
+func (c *conn) encodeValues(lk string, vv []string) {
+	if !httpguts.ValidHeaderFieldName(lk) {
+		return
+	}
+	for _, v := range vv {
+		// A value with CR, LF or NUL would be refused by the client (or
+		// split by an HTTP/1 hop after it): dropped.
+		if httpguts.ValidHeaderFieldValue(v) {
+			_ = c.henc.WriteField(hpackField(lk, v))
+		}
+	}
+}
+
+// lowerKey returns the wire (lower-case) form of a header key, cached per
+// connection since handlers send the same few names again and again. The
+// caller holds wmu.
+func (c *conn) lowerKey(k string) string {
+	if v, ok := c.lower[k]; ok {
+		return v
+	}
+	v := strings.ToLower(k)
+	if len(c.lower) < maxLowerCache {
+		c.lower[k] = v
+	}
+	return v
+}
+
+// maxLowerCache bounds the per-connection key cache: names beyond it are
+// lower-cased each time.
+const maxLowerCache = 256
+
+// writeHeaderBlock writes the block in hbuf as HEADERS and as many
+// CONTINUATION frames as the peer's frame size needs. The caller holds
+// wmu.
+func (c *conn) writeHeaderBlock(id uint32, endStream bool) {
+	blk := c.hbuf.Bytes()
+	max := int(c.peerMaxFrame.Load())
+	frag := blk[:min(len(blk), max)]
+	blk = blk[len(frag):]
+	_ = c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: endStream, EndHeaders: len(blk) == 0})
+	for len(blk) > 0 {
+		frag = blk[:min(len(blk), max)]
+		blk = blk[len(frag):]
+		_ = c.fr.WriteContinuation(id, len(blk) == 0, frag)
+	}
+}
+
+func hpackField(name, value string) hpack.HeaderField {
+	return hpack.HeaderField{Name: name, Value: value}
+}
+
+// dateCache holds the Date value for the current second, refreshed by
+// whichever response first notices a new second. Safe for concurrent use;
+// the zero value is ready.
+type dateCache struct {
+	v atomic.Pointer[dateEntry]
+}
+
+type dateEntry struct {
+	unix  int64
+	value string
+}
+
+func (d *dateCache) get(now time.Time) string {
+	sec := now.Unix()
+	if e := d.v.Load(); e != nil && e.unix == sec {
+		return e.value
+	}
+	v := now.UTC().Format(http.TimeFormat)
+	d.v.Store(&dateEntry{unix: sec, value: v})
+	return v
+}
+
+func stack() string {
+	buf := make([]byte, 64<<10)
+	return string(buf[:runtime.Stack(buf, false)])
+}
