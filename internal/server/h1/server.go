@@ -600,3 +600,7 @@ type BufferedConn struct {
 
 // Read implements net.Conn.
 func (c *BufferedConn) Read(p []byte) (int, error) { return c.R.Read(p) }
+
+// NetConn returns the wrapped connection, for code that needs its other
+// methods (CloseWrite).
+func (c *BufferedConn) NetConn() net.Conn { return c.Conn }

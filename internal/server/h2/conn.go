@@ -83,6 +83,9 @@ type conn struct {
 	// State shared by the read loop and handlers, under mu.
 	mu          sync.Mutex
 	flow        sync.Cond // L is &mu; broadcast when send windows grow or streams end
+	work        sync.Cond // L is &mu; signaled when queue grows, broadcast when streams run out
+	queue       []*stream // streams waiting for an idle worker
+	idleWorkers int
 	streams     map[uint32]*stream
 	maxClientID uint32 // the highest stream id the client opened
 	handlers    int    // handlers running, reset streams included
@@ -91,11 +94,13 @@ type conn struct {
 	recvAvail   int32  // connection receive window left to the client
 	recvPending int32  // consumed bytes not yet returned by WINDOW_UPDATE
 	goingAway   bool   // GOAWAY sent: no new streams, close when idle
+	ready       bool   // our SETTINGS went out: a GOAWAY may follow
 	closed      bool
 	idleTimer   *time.Timer
 
 	// Read loop only.
 	opened, resets int
+	handlerWG      sync.WaitGroup
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -114,6 +119,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		lower:      make(map[string]string),
 	}
 	c.flow.L = &c.mu
+	c.work.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr()))
 	c.br = bufio.NewReaderSize(nc, readBufferSize)
 	c.bw = bufio.NewWriterSize(nc, writeBufferSize)
@@ -139,7 +145,12 @@ func (c *conn) refuse() {
 
 // serve runs the read loop until the connection ends.
 func (c *conn) serve() {
-	defer c.close()
+	defer func() {
+		c.close()
+		// The handlers' contexts are canceled: they end promptly, and
+		// ServeConn stays their owner until they have.
+		c.handlerWG.Wait()
+	}()
 	if d := c.s.prefaceTimeout(); d > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(d))
 	}
@@ -154,6 +165,16 @@ func (c *conn) serve() {
 		_ = c.fr.WriteWindowUpdate(0, uint32(extra))
 	}
 	c.unlockWrite()
+	c.mu.Lock()
+	c.ready = true
+	shutdown := c.goingAway
+	c.goingAway = false
+	c.mu.Unlock()
+	if shutdown {
+		// Shutdown came while the preface was on its way.
+		c.goAway()
+		return
+	}
 
 	// The first frame must be the client's SETTINGS (3.4).
 	f, err := c.fr.ReadFrame()
@@ -235,6 +256,7 @@ func (c *conn) close() {
 		streams = append(streams, st)
 	}
 	c.flow.Broadcast()
+	c.work.Broadcast()
 	c.mu.Unlock()
 	c.cancel()
 	for _, st := range streams {
@@ -259,6 +281,11 @@ func (c *conn) goAway() {
 		return
 	}
 	c.goingAway = true
+	if !c.ready {
+		// serve sends it after our SETTINGS, which must come first.
+		c.mu.Unlock()
+		return
+	}
 	last, idle := c.maxClientID, len(c.streams) == 0
 	c.mu.Unlock()
 	c.lockWrite()
@@ -270,11 +297,44 @@ func (c *conn) goAway() {
 }
 
 // closeWrite ends a connection that said GOAWAY and has nothing left to
-// send: closing the socket makes the read loop return.
+// send: whatever is buffered is flushed, later writes are refused, and
+// the write side is shut down. The read loop then reads until the client
+// closes too (or lingerTimeout passes), so the client's last frames do
+// not make the kernel reset the connection before it read ours.
 func (c *conn) closeWrite() {
 	c.lockWrite()
-	c.unlockWrite() // flushes
-	_ = c.nc.Close()
+	if c.werr == nil {
+		c.flushLocked()
+	}
+	if c.werr == nil {
+		c.werr = errConnClosed
+		if !shutdownWrite(c.nc) {
+			_ = c.nc.Close()
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	}
+	c.wmu.Unlock()
+}
+
+// lingerTimeout bounds the reads after our side of the connection closed.
+const lingerTimeout = time.Second
+
+// shutdownWrite half-closes nc: close_notify for TLS, then FIN. It reports
+// false when nc cannot be half-closed.
+func shutdownWrite(nc net.Conn) bool {
+	for {
+		switch c := nc.(type) {
+		case *tls.Conn:
+			_ = c.CloseWrite()
+			nc = c.NetConn()
+		case interface{ CloseWrite() error }:
+			return c.CloseWrite() == nil
+		case interface{ NetConn() net.Conn }:
+			nc = c.NetConn()
+		default:
+			return false
+		}
+	}
 }
 
 // armIdleLocked starts the idle timer if the connection has no stream.
@@ -316,31 +376,42 @@ func (c *conn) lockWrite() {
 	c.wwaiting.Add(1)
 	c.wmu.Lock()
 	c.wwaiting.Add(-1)
+	c.refreshDeadline()
 }
 
 // unlockWrite flushes unless another writer is waiting for the lock: that
 // one will, so frames of concurrent responses leave in one write. The
-// invariant: whenever wmu is free and nobody waits, bw is empty.
+// invariant: whenever wmu is free and nobody waits, bw is empty. Flush
+// also reports a failed write that bypassed the buffer (a frame larger
+// than it), since bufio's errors stick.
 func (c *conn) unlockWrite() {
-	if c.werr == nil && c.bw.Buffered() > 0 && c.wwaiting.Load() == 0 {
+	if c.werr == nil && c.wwaiting.Load() == 0 {
 		c.flushLocked()
 	}
 	c.wmu.Unlock()
 }
 
 func (c *conn) flushLocked() {
-	if d := c.s.slowClientTimeout(); d > 0 {
-		now := time.Now()
-		if c.deadlineAt.IsZero() || now.Add(d).Sub(c.deadlineAt) > deadlineSlack {
-			c.deadlineAt = now.Add(d)
-			_ = c.nc.SetWriteDeadline(c.deadlineAt)
-		}
-	}
 	if err := c.bw.Flush(); err != nil {
 		c.werr = err
 		// The client is gone or stuck: end the connection so the read
 		// loop stops too.
 		_ = c.nc.Close()
+	}
+}
+
+// refreshDeadline keeps the write deadline SlowClientTimeout ahead, moving
+// it only when half of that (at most deadlineSlack) has been used up:
+// each move is a poller update. The caller holds wmu.
+func (c *conn) refreshDeadline() {
+	d := c.s.slowClientTimeout()
+	if d <= 0 {
+		return
+	}
+	now := time.Now()
+	if c.deadlineAt.Sub(now) < d-min(d/2, deadlineSlack) {
+		c.deadlineAt = now.Add(d)
+		_ = c.nc.SetWriteDeadline(c.deadlineAt)
 	}
 }
 
@@ -624,6 +695,7 @@ func (c *conn) closeStreamLocked(st *stream) (last bool) {
 	if len(c.streams) > 0 {
 		return false
 	}
+	c.work.Broadcast() // idle workers exit
 	if c.goingAway {
 		return true
 	}

@@ -86,6 +86,8 @@ type Server struct {
 	ErrorLog *slog.Logger
 
 	dates    dateCache
+	bufs     sync.Pool // *[]byte of bufferSize: responses' held-back bodies
+	fields   sync.Pool // *[]field: responses' header snapshots
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	shutdown bool
@@ -210,4 +212,20 @@ func tlsState(c net.Conn) *tls.ConnectionState {
 		return nil
 	}
 	return &st
+}
+
+func (s *Server) getBuf() *[]byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, bufferSize)
+	return &b
+}
+
+func (s *Server) getFields() *[]field {
+	if f, ok := s.fields.Get().(*[]field); ok {
+		return f
+	}
+	f := make([]field, 0, 16)
+	return &f
 }

@@ -108,10 +108,47 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
+	spawn := c.idleWorkers <= len(c.queue)
+	if !spawn {
+		c.queue = append(c.queue, st)
+		c.work.Signal()
+	}
 	c.mu.Unlock()
 	c.opened++
-	go c.runHandler(st)
+	if spawn {
+		c.handlerWG.Add(1)
+		go c.worker(st)
+	}
 	return nil
+}
+
+// worker runs handlers: st first, then streams queued for it while the
+// connection has others open. Reusing the goroutine keeps its grown
+// stack, which the proxy's handler chain would otherwise grow anew for
+// every request; a worker exits when its connection has no open stream,
+// so idle connections keep none.
+func (c *conn) worker(st *stream) {
+	defer c.handlerWG.Done()
+	for st != nil {
+		c.runHandler(st)
+		st = nil
+		c.mu.Lock()
+		c.idleWorkers++
+		for {
+			if len(c.queue) > 0 {
+				st = c.queue[0]
+				c.queue[0] = nil
+				c.queue = c.queue[1:]
+				break
+			}
+			if c.closed || len(c.streams) == 0 {
+				break
+			}
+			c.work.Wait()
+		}
+		c.idleWorkers--
+		c.mu.Unlock()
+	}
 }
 
 // newRequest validates the request head (8.3) and fills st.req.
@@ -319,8 +356,8 @@ func (c *conn) refuseHeaderTooLarge(st *stream, ended bool) error {
 	return nil
 }
 
-// runHandler serves one request on its own goroutine and finishes the
-// response when the handler returns.
+// runHandler serves one request and finishes the response when the
+// handler returns.
 func (c *conn) runHandler(st *stream) {
 	defer func() {
 		v := recover()

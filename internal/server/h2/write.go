@@ -3,6 +3,7 @@ package h2
 import (
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,9 +33,20 @@ type responseWriter struct {
 	head        bool
 	noBody      bool // 1xx, 204, 304: no content allowed
 	written     int64
-	buf         []byte
-	arr         [bufferSize]byte
+	buf         []byte  // held-back body, in *bufp
+	bufp        *[]byte // from the server's pool until finish
+
+	// The header as WriteHeader saw it: later changes to the map must not
+	// reach the client (net/http's rule), but for trailers.
+	fields      []field
+	fieldsp     *[]field // from the server's pool until finish
+	hasDate     bool
+	hasLength   bool
+	trailerKeys []string // declared in the Trailer field, canonical
 }
+
+// field is one header field line of a response, with its canonical key.
+type field struct{ key, value string }
 
 func (rw *responseWriter) init(st *stream) {
 	rw.st = st
@@ -69,6 +81,43 @@ func (rw *responseWriter) WriteHeader(code int) {
 	rw.wroteHeader = true
 	rw.status = code
 	rw.noBody = code == http.StatusNoContent || code == http.StatusNotModified
+	rw.snapshot()
+}
+
+// snapshot records the header fields to send, leaving out trailers and the
+// connection-specific fields HTTP/2 forbids (8.2.2). It copies no strings:
+// only the slice of key/value pairs is new, and that comes from a pool.
+func (rw *responseWriter) snapshot() {
+	h := rw.header
+	_, rw.hasDate = h["Date"]
+	_, rw.hasLength = h["Content-Length"]
+	for _, v := range h["Trailer"] {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			if name = httpwire.TrimOWS(name); name != "" {
+				rw.trailerKeys = append(rw.trailerKeys, httpwire.CanonicalKey(name))
+			}
+		}
+	}
+	if len(h) == 0 {
+		return
+	}
+	rw.fieldsp = rw.st.c.s.getFields()
+	fs := (*rw.fieldsp)[:0]
+	for k, vv := range h {
+		switch k {
+		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
+			continue
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) || slices.Contains(rw.trailerKeys, k) {
+			continue
+		}
+		for _, v := range vv {
+			fs = append(fs, field{k, v})
+		}
+	}
+	rw.fields = fs
 }
 
 // Write implements http.ResponseWriter.
@@ -87,8 +136,9 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 	}
 	rw.written += int64(len(p))
 	if !rw.sentHeader && len(rw.buf)+len(p) <= bufferSize {
-		if rw.buf == nil {
-			rw.buf = rw.arr[:0]
+		if rw.bufp == nil {
+			rw.bufp = rw.st.c.s.getBuf()
+			rw.buf = (*rw.bufp)[:0]
 		}
 		rw.buf = append(rw.buf, p...)
 		return len(p), nil
@@ -135,7 +185,16 @@ func (rw *responseWriter) finish() {
 	}
 	_ = rw.send(true, rw.buf, nil)
 	rw.done = true
-	rw.buf = nil
+	if rw.bufp != nil {
+		rw.st.c.s.bufs.Put(rw.bufp)
+		rw.buf, rw.bufp = nil, nil
+	}
+	if rw.fieldsp != nil {
+		clear(rw.fields) // the pool must not pin the strings
+		*rw.fieldsp = rw.fields[:0]
+		rw.st.c.s.fields.Put(rw.fieldsp)
+		rw.fields, rw.fieldsp = nil, nil
+	}
 }
 
 // sendContinue sends 100 Continue before the first body read of a request
@@ -214,7 +273,7 @@ func (rw *responseWriter) sendOne(end bool, data []byte) error {
 		}
 		if final && trailers {
 			c.hbuf.Reset()
-			c.encodeTrailers(rw.header)
+			c.encodeTrailers(rw)
 			c.writeHeaderBlock(st.id, true)
 		}
 		c.unlockWrite()
@@ -246,16 +305,12 @@ func (rw *responseWriter) localEnd() {
 }
 
 // hasTrailers reports whether the handler set trailer values: declared in
-// a Trailer field or under http.TrailerPrefix.
+// a Trailer field before WriteHeader, or under http.TrailerPrefix.
 func (rw *responseWriter) hasTrailers() bool {
 	h := rw.header
-	for _, v := range h["Trailer"] {
-		for v != "" {
-			var name string
-			name, v, _ = strings.Cut(v, ",")
-			if len(h[httpwire.CanonicalKey(httpwire.TrimOWS(name))]) > 0 {
-				return true
-			}
+	for _, k := range rw.trailerKeys {
+		if len(h[k]) > 0 {
+			return true
 		}
 	}
 	for k := range h {
@@ -303,26 +358,27 @@ func (c *conn) awaitWindow(st *stream, want int) (int, error) {
 	}
 }
 
-// writeResponseHeaders encodes and writes the response HEADERS. final
-// means the whole body is known, so a missing Content-Length is added.
-// The caller holds wmu.
+// writeResponseHeaders encodes and writes the response HEADERS from the
+// snapshot WriteHeader took. final means the whole body is known, so a
+// missing Content-Length is added. The caller holds wmu.
 func (c *conn) writeResponseHeaders(id uint32, rw *responseWriter, endStream, final bool) {
-	h := rw.header
 	c.hbuf.Reset()
 	_ = c.henc.WriteField(hpackField(":status", statusString(rw.status)))
-	c.encodeFields(h)
-	if _, ok := h["Date"]; !ok {
+	for _, f := range rw.fields {
+		c.encodeValue(c.lowerKey(f.key), f.value)
+	}
+	if !rw.hasDate {
 		_ = c.henc.WriteField(hpackField("date", c.dates.get(time.Now())))
 	}
-	if _, ok := h["Content-Length"]; !ok && final && !rw.head && !rw.noBody {
+	if !rw.hasLength && final && !rw.head && !rw.noBody {
 		_ = c.henc.WriteField(hpackField("content-length", strconv.FormatInt(rw.written, 10)))
 	}
 	c.writeHeaderBlock(id, endStream)
 }
 
-// encodeFields adds the fields of h to the header block, but for
-// trailers and the connection-specific fields HTTP/2 forbids (8.2.2).
-// The caller holds wmu.
+// encodeFields adds the fields of h to an interim response's header
+// block, but for trailers and connection-specific fields. The caller
+// holds wmu.
 func (c *conn) encodeFields(h http.Header) {
 	for k, vv := range h {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
@@ -337,17 +393,13 @@ func (c *conn) encodeFields(h http.Header) {
 	}
 }
 
-// encodeTrailers adds the trailer fields of h: declared ones and those
-// under http.TrailerPrefix. The caller holds wmu.
-func (c *conn) encodeTrailers(h http.Header) {
-	for _, v := range h["Trailer"] {
-		for v != "" {
-			var name string
-			name, v, _ = strings.Cut(v, ",")
-			key := httpwire.CanonicalKey(httpwire.TrimOWS(name))
-			if key != "" && !httpwire.ForbiddenTrailer(key) {
-				c.encodeValues(c.lowerKey(key), h[key])
-			}
+// encodeTrailers adds the trailer fields: those declared before
+// WriteHeader and those under http.TrailerPrefix. The caller holds wmu.
+func (c *conn) encodeTrailers(rw *responseWriter) {
+	h := rw.header
+	for _, key := range rw.trailerKeys {
+		if !httpwire.ForbiddenTrailer(key) {
+			c.encodeValues(c.lowerKey(key), h[key])
 		}
 	}
 	for k, vv := range h {
@@ -360,15 +412,17 @@ func (c *conn) encodeTrailers(h http.Header) {
 }
 
 func (c *conn) encodeValues(lk string, vv []string) {
-	if !httpguts.ValidHeaderFieldName(lk) {
-		return
-	}
 	for _, v := range vv {
-		// A value with CR, LF or NUL would be refused by the client (or
-		// split by an HTTP/1 hop after it): dropped.
-		if httpguts.ValidHeaderFieldValue(v) {
-			_ = c.henc.WriteField(hpackField(lk, v))
-		}
+		c.encodeValue(lk, v)
+	}
+}
+
+// encodeValue adds one field. An invalid name, or a value with CR, LF or
+// NUL, which the client would refuse (or an HTTP/1 hop after it split),
+// is dropped.
+func (c *conn) encodeValue(lk, v string) {
+	if httpguts.ValidHeaderFieldName(lk) && httpguts.ValidHeaderFieldValue(v) {
+		_ = c.henc.WriteField(hpackField(lk, v))
 	}
 }
 
