@@ -35,7 +35,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Apply10000|Validate10000' -benchmem -benchtime 5x ./internal/control/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/resilience/ ./internal/traffic/ ./internal/overload/ ./internal/ratelimit/ ./internal/auth/ ./internal/tracing/
 	$(GO) test -run '^$$' -bench 'HedgingTail' -benchtime 2000x ./internal/proxy/
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/certs/ ./internal/proxyproto/ ./internal/server/h2guard/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/certs/ ./internal/proxyproto/ ./internal/server/h2/
 
 # Side-by-side comparison with nginx, HAProxy, Caddy and plain Go proxies
 # (../shared/bench; takes ~10 minutes and needs an otherwise idle machine).
@@ -55,7 +55,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 20s ./internal/audit/
 	$(GO) test -run '^$$' -fuzz FuzzCtlYAMLToJSON -fuzztime 20s ./internal/ctl/
 	$(GO) test -run '^$$' -fuzz FuzzAccept -fuzztime 20s ./internal/proxyproto/
-	$(GO) test -run '^$$' -fuzz FuzzGuard -fuzztime 20s ./internal/server/h2guard/
+	$(GO) test -run '^$$' -fuzz FuzzServeConn -fuzztime 20s ./internal/server/h2/
 
 clean:
 	rm -rf bin

@@ -32,7 +32,6 @@ var allowedImports = map[string][]string{
 	"proxy":             {"certs", "httpwire", "obs", "overload", "ratelimit", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
 	"server/h1":         {"httpwire", "obs"},
 	"server/h2":         {"httpwire"},
-	"server/h2guard":    {},
 	"server/h3":         {},
 	"compile":           {"acme", "auth", "certs", "config", "proxyproto", "obs", "overload", "proxy", "ratelimit", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
 	"control":           {"acme", "audit", "auth", "certs", "compile", "config", "obs", "overload", "proxy", "ratelimit", "registry", "resilience", "router", "snapshot", "tracing", "traffic", "upstream"},
