@@ -215,6 +215,9 @@ func (c *conn) serve() {
 
 // readError ends the connection after a read or protocol error.
 func (c *conn) readError(err error) {
+	if errors.Is(err, http2.ErrFrameTooLarge) {
+		err = http2.ConnectionError(http2.ErrCodeFrameSize) // 4.2
+	}
 	var ce http2.ConnectionError
 	if errors.As(err, &ce) {
 		c.connError(ce, err.Error())
@@ -224,7 +227,10 @@ func (c *conn) readError(err error) {
 }
 
 // connError sends GOAWAY with the error code and ends the connection
-// (5.4.1).
+// (5.4.1). The read loop calls it and returns: the write side is shut
+// down and what the client still sends is read and dropped for up to
+// lingerTimeout, since closing a socket with unread bytes makes the
+// kernel reset it, and a client could lose the GOAWAY to that reset.
 func (c *conn) connError(ce http2.ConnectionError, why string) {
 	c.s.logger().Debug("http2 connection error", "remote", c.remoteAddr, "code", http2.ErrCode(ce).String(), "detail", why)
 	c.mu.Lock()
@@ -233,11 +239,13 @@ func (c *conn) connError(ce http2.ConnectionError, why string) {
 	c.mu.Unlock()
 	c.lockWrite()
 	_ = c.fr.WriteGoAway(last, http2.ErrCode(ce), nil)
-	if c.werr == nil {
-		c.flushLocked() // now: the connection closes next
-	}
 	c.wmu.Unlock()
+	c.closeWrite()
+	_, _ = io.CopyN(io.Discard, c.br, maxLingerBytes)
 }
+
+// maxLingerBytes bounds what a closing connection reads and drops.
+const maxLingerBytes = 256 << 10
 
 // close ends the connection: handlers see their contexts canceled and
 // their writes fail, blocked flow-control waits return.

@@ -276,10 +276,18 @@ func (rw *responseWriter) sendOne(end bool, data []byte) error {
 			c.encodeTrailers(rw)
 			c.writeHeaderBlock(st.id, true)
 		}
+		last := false
+		if final {
+			// Before the flush: a client that reacts to END_STREAM at once
+			// must find the stream closed.
+			last = rw.localEnd()
+		}
 		c.unlockWrite()
+		if last {
+			c.closeWrite()
+		}
 		data = data[n:]
 		if final {
-			rw.localEnd()
 			return nil
 		}
 		if len(data) == 0 {
@@ -288,20 +296,19 @@ func (rw *responseWriter) sendOne(end bool, data []byte) error {
 	}
 }
 
-// localEnd records that END_STREAM went out; a stream whose request is
-// complete too is closed.
-func (rw *responseWriter) localEnd() {
+// localEnd records that END_STREAM is written; a stream whose request is
+// complete too is closed. It reports whether the connection is to close
+// (closeStreamLocked). The caller holds wmu: the lock order is wmu, then
+// mu, and nothing takes wmu while holding mu.
+func (rw *responseWriter) localEnd() (last bool) {
 	st, c := rw.st, rw.st.c
 	c.mu.Lock()
 	st.localClosed = true
-	last := false
 	if st.remoteClosed {
 		last = c.closeStreamLocked(st)
 	}
 	c.mu.Unlock()
-	if last {
-		c.closeWrite()
-	}
+	return last
 }
 
 // hasTrailers reports whether the handler set trailer values: declared in
