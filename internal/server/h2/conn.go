@@ -36,7 +36,7 @@ const (
 	// maxHandlersPerStream bounds handlers still running for streams the
 	// client already reset, as a multiple of MaxConcurrentStreams.
 	maxHandlersPerStream = 4
-	readBufferSize       = 16 << 10
+	readBufferSize       = 4 << 10
 	writeBufferSize      = 16 << 10
 	// deadlineSlack is how stale the write deadline may get before a
 	// flush moves it: setting it costs a syscall-adjacent poller update,
@@ -61,7 +61,7 @@ type conn struct {
 	remoteAddr string
 	ctx        context.Context // canceled when the connection ends
 	cancel     context.CancelFunc
-	br         *bufio.Reader
+	r          io.Reader     // nc, or a bufio.Reader on it when nc does not buffer
 	fr         *http2.Framer // reads: the read loop; writes: under wmu
 	maxStreams uint32
 	streamWin  int32
@@ -69,7 +69,9 @@ type conn struct {
 
 	// Write side. Whoever holds wmu may write frames to bw; the last
 	// writer out flushes (see unlockWrite), so concurrent responses share
-	// TLS records and syscalls.
+	// TLS records and syscalls. bw comes from the server's pool while
+	// frames are being written and goes back once flushed, so an idle
+	// connection holds no write buffer.
 	wmu          sync.Mutex
 	wwaiting     atomic.Int32
 	bw           *bufio.Writer
@@ -121,9 +123,14 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.flow.L = &c.mu
 	c.work.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr()))
-	c.br = bufio.NewReaderSize(nc, readBufferSize)
-	c.bw = bufio.NewWriterSize(nc, writeBufferSize)
-	c.fr = http2.NewFramer(c.bw, c.br)
+	// crypto/tls buffers whole records: another buffer on top would only
+	// copy. Plain connections get a small one, or every frame would take
+	// two reads.
+	c.r = nc
+	if _, ok := nc.(*tls.Conn); !ok {
+		c.r = bufio.NewReaderSize(nc, readBufferSize)
+	}
+	c.fr = http2.NewFramer(frameWriter{c}, c.r)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(headerTableSize, nil)
 	c.fr.MaxHeaderListSize = uint32(s.maxHeaderBytes())
 	c.fr.SetMaxReadFrameSize(readFrameSize)
@@ -155,7 +162,7 @@ func (c *conn) serve() {
 		_ = c.nc.SetReadDeadline(time.Now().Add(d))
 	}
 	var buf [len(preface)]byte
-	if _, err := io.ReadFull(c.br, buf[:]); err != nil || string(buf[:]) != preface {
+	if _, err := io.ReadFull(c.r, buf[:]); err != nil || string(buf[:]) != preface {
 		c.connError(http2.ConnectionError(http2.ErrCodeProtocol), "bad connection preface")
 		return
 	}
@@ -241,7 +248,7 @@ func (c *conn) connError(ce http2.ConnectionError, why string) {
 	_ = c.fr.WriteGoAway(last, http2.ErrCode(ce), nil)
 	c.wmu.Unlock()
 	c.closeWrite()
-	_, _ = io.CopyN(io.Discard, c.br, maxLingerBytes)
+	_, _ = io.CopyN(io.Discard, c.r, maxLingerBytes)
 }
 
 // maxLingerBytes bounds what a closing connection reads and drops.
@@ -384,8 +391,17 @@ func (c *conn) lockWrite() {
 	c.wwaiting.Add(1)
 	c.wmu.Lock()
 	c.wwaiting.Add(-1)
+	if c.bw == nil {
+		c.bw = c.s.getWriter(c.nc)
+	}
 	c.refreshDeadline()
 }
+
+// frameWriter is the framer's destination: the connection's current
+// write buffer. Used under wmu only.
+type frameWriter struct{ c *conn }
+
+func (w frameWriter) Write(p []byte) (int, error) { return w.c.bw.Write(p) }
 
 // unlockWrite flushes unless another writer is waiting for the lock: that
 // one will, so frames of concurrent responses leave in one write. The
@@ -395,11 +411,21 @@ func (c *conn) lockWrite() {
 func (c *conn) unlockWrite() {
 	if c.werr == nil && c.wwaiting.Load() == 0 {
 		c.flushLocked()
+		if c.werr == nil {
+			c.s.putWriter(c.bw)
+			c.bw = nil
+		}
 	}
 	c.wmu.Unlock()
 }
 
+// flushLocked writes out bw. A failure (also one of an earlier write that
+// bypassed the buffer: bufio's errors stick) ends the connection. The
+// caller holds wmu.
 func (c *conn) flushLocked() {
+	if c.bw == nil {
+		return
+	}
 	if err := c.bw.Flush(); err != nil {
 		c.werr = err
 		// The client is gone or stuck: end the connection so the read

@@ -1,7 +1,9 @@
 package h2
 
 import (
+	"bufio"
 	"crypto/tls"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -88,6 +90,7 @@ type Server struct {
 	dates    dateCache
 	bufs     sync.Pool // *[]byte of bufferSize: responses' held-back bodies
 	fields   sync.Pool // *[]field: responses' header snapshots
+	writers  sync.Pool // *bufio.Writer of writeBufferSize: connections' write buffers
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	shutdown bool
@@ -228,4 +231,17 @@ func (s *Server) getFields() *[]field {
 	}
 	f := make([]field, 0, 16)
 	return &f
+}
+
+func (s *Server) getWriter(w io.Writer) *bufio.Writer {
+	if bw, ok := s.writers.Get().(*bufio.Writer); ok {
+		bw.Reset(w)
+		return bw
+	}
+	return bufio.NewWriterSize(w, writeBufferSize)
+}
+
+func (s *Server) putWriter(bw *bufio.Writer) {
+	bw.Reset(nil) // the pool must not pin the connection
+	s.writers.Put(bw)
 }
