@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,6 +100,10 @@ type conn struct {
 	ready       bool   // our SETTINGS went out: a GOAWAY may follow
 	closed      bool
 	idleTimer   *time.Timer
+	// The streams we last reset, in a ring: enough for the frames in
+	// flight when a handler ends early, bounded whatever the client does.
+	resetIDs  [32]uint32
+	resetNext int
 
 	// Read loop only.
 	opened, resets int
@@ -197,8 +202,12 @@ func (c *conn) serve() {
 		c.readError(err)
 		return
 	}
-	_ = c.nc.SetReadDeadline(time.Time{})
 	c.mu.Lock()
+	// Under mu: a GOAWAY that raced the client's SETTINGS has set the
+	// linger deadline, which must stay.
+	if !c.goingAway {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
 	c.armIdleLocked()
 	c.mu.Unlock()
 
@@ -212,6 +221,17 @@ func (c *conn) serve() {
 		}
 		var se http2.StreamError
 		if errors.As(err, &se) {
+			if c.fr.ErrorDetail() != nil {
+				// A header block the framer refused (an invalid field):
+				// its HEADERS still opened the stream (5.1.1), and the
+				// client's DATA for it must not look like an idle
+				// stream's.
+				c.mu.Lock()
+				if se.StreamID%2 == 1 && se.StreamID > c.maxClientID {
+					c.maxClientID = se.StreamID
+				}
+				c.mu.Unlock()
+			}
 			c.resetStream(se.StreamID, se.Code, nil)
 			continue
 		}
@@ -240,11 +260,11 @@ func (c *conn) readError(err error) {
 // kernel reset it, and a client could lose the GOAWAY to that reset.
 func (c *conn) connError(ce http2.ConnectionError, why string) {
 	c.s.logger().Debug("http2 connection error", "remote", c.remoteAddr, "code", http2.ErrCode(ce).String(), "detail", why)
+	c.lockWrite() // before goingAway is set: see goAway
 	c.mu.Lock()
 	last := c.maxClientID
 	c.goingAway = true
 	c.mu.Unlock()
-	c.lockWrite()
 	_ = c.fr.WriteGoAway(last, http2.ErrCode(ce), nil)
 	c.wmu.Unlock()
 	c.closeWrite()
@@ -290,20 +310,21 @@ func (c *conn) close() {
 // goAway starts a graceful close: GOAWAY with the last stream accepted,
 // then close once no stream is open (Server.Shutdown, client GOAWAY).
 func (c *conn) goAway() {
+	// wmu first (the lock order is wmu, then mu): a stream that closes
+	// once goingAway is set closes the connection, and must find the
+	// GOAWAY already written.
+	c.lockWrite()
 	c.mu.Lock()
-	if c.goingAway || c.closed {
+	if c.goingAway || c.closed || !c.ready {
+		// Not ready: serve sends it after our SETTINGS, which come first.
+		c.goingAway = true
 		c.mu.Unlock()
+		c.unlockWrite()
 		return
 	}
 	c.goingAway = true
-	if !c.ready {
-		// serve sends it after our SETTINGS, which must come first.
-		c.mu.Unlock()
-		return
-	}
 	last, idle := c.maxClientID, len(c.streams) == 0
 	c.mu.Unlock()
-	c.lockWrite()
 	_ = c.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
 	c.unlockWrite()
 	if idle {
@@ -604,10 +625,14 @@ func (c *conn) processData(f *http2.DataFrame) error {
 	st := c.streams[id]
 	if st == nil || st.remoteClosed {
 		idle := st == nil && c.idleLocked(id)
+		ours := st == nil && c.resetByUsLocked(id)
 		c.mu.Unlock()
 		c.returnConnCredit(n)
-		if idle {
+		switch {
+		case idle:
 			return http2.ConnectionError(http2.ErrCodeProtocol)
+		case ours:
+			return nil // it crossed our RST_STREAM: ignored (5.4.2)
 		}
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 	}
@@ -636,7 +661,7 @@ func (c *conn) processData(f *http2.DataFrame) error {
 		c.closeWrite()
 	}
 	if pad := n - int32(len(data)); pad > 0 {
-		c.returnConnCredit(pad)
+		c.returnCredit(st, pad) // padding is never read: its credit is owed now
 	}
 	if len(data) > 0 && !st.body.write(data) {
 		// The handler is done with the body: the bytes are dropped and
@@ -701,6 +726,8 @@ func (c *conn) resetStream(id uint32, code http2.ErrCode, st *stream) {
 	if st != nil {
 		last = c.closeStreamLocked(st)
 	}
+	c.resetIDs[c.resetNext%len(c.resetIDs)] = id
+	c.resetNext++
 	c.mu.Unlock()
 	c.lockWrite()
 	_ = c.fr.WriteRSTStream(id, code)
@@ -712,6 +739,13 @@ func (c *conn) resetStream(id uint32, code http2.ErrCode, st *stream) {
 	if last {
 		c.closeWrite()
 	}
+}
+
+// resetByUsLocked reports whether we recently sent RST_STREAM for id, so
+// frames the client sent before it saw ours are ignored rather than
+// answered with another reset or a connection error. The caller holds mu.
+func (c *conn) resetByUsLocked(id uint32) bool {
+	return slices.Contains(c.resetIDs[:], id)
 }
 
 // closeStreamLocked removes st from the open streams: its send-window

@@ -25,7 +25,14 @@
 // with itself or with the DATA received, and trailers with pseudo-header
 // or framing fields. A decoded header block over MaxHeaderBytes gets a
 // 431 response. Repeated SETTINGS parameters apply in order, so the last
-// value wins (6.5.3).
+// value wins (6.5.3). Frames that cross a RST_STREAM we sent (the last
+// 32 such streams are remembered) are ignored, as 5.4.2 asks, rather
+// than answered with another reset.
+//
+// Responses are strict too: a Write beyond the declared Content-Length
+// fails with http.ErrContentLength, and a handler that returns having
+// written less gets its stream reset (INTERNAL_ERROR) instead of a
+// truncated body marked complete.
 //
 // # Abuse limits
 //

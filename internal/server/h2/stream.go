@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -36,6 +37,7 @@ type stream struct {
 	localClosed  bool // END_STREAM or RST_STREAM sent
 	closed       bool // no longer among c.streams
 	stalled      bool // the slow-client timer fired while waiting for window
+	waitSeq      int  // counts awaitWindow calls and grants, so a late timer is ignored
 
 	// dead is set once the stream left c.streams: reset either way, or
 	// done. Writers check it under wmu so nothing follows a RST_STREAM.
@@ -60,7 +62,12 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return c.processTrailers(st, f)
 	}
 	if id <= c.maxClientID {
+		ours := c.resetByUsLocked(id)
 		c.mu.Unlock()
+		if ours {
+			// Trailers that crossed our RST_STREAM: ignored (5.4.2).
+			return nil
+		}
 		// HEADERS on a closed stream (5.1).
 		return http2.ConnectionError(http2.ErrCodeStreamClosed)
 	}
@@ -310,7 +317,9 @@ func (c *conn) processTrailers(st *stream, f *http2.MetaHeadersFrame) error {
 	if remoteClosed {
 		return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeStreamClosed}
 	}
-	if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+	if !f.StreamEnded() || len(f.PseudoFields()) > 0 || f.Truncated {
+		// Truncated: a trailer section over MaxHeaderBytes, which the
+		// request cannot be completed without.
 		return errMalformed(st.id)
 	}
 	var t http.Header
@@ -381,10 +390,16 @@ func (c *conn) handlerDone(st *stream) {
 	dropped := st.body.abort(errBodyAfterHandler)
 	c.mu.Lock()
 	c.handlers--
-	open := !st.closed
+	open, complete := !st.closed, st.localClosed
 	c.mu.Unlock()
 	if open {
-		c.resetStream(st.id, http2.ErrCodeNo, st)
+		// Complete: the request body is no longer wanted (8.1).
+		// Otherwise the response was cut short (a failed write).
+		code := http2.ErrCodeInternal
+		if complete {
+			code = http2.ErrCodeNo
+		}
+		c.resetStream(st.id, code, st)
 	}
 	c.returnConnCredit(dropped)
 }
@@ -401,7 +416,7 @@ type pipe struct {
 	r        int
 	err      error       // returned once buf is drained (io.EOF at the end)
 	aborted  bool        // the handler is done: writes are refused
-	trailer  http.Header // set before io.EOF
+	trailer  http.Header // moved to Request.Trailer by the read that meets io.EOF
 	needCont bool        // 100-continue owed on the first read
 }
 
@@ -422,8 +437,16 @@ func (p *pipe) Read(b []byte) (int, error) {
 		p.cond.Wait()
 	}
 	if p.r == len(p.buf) {
-		err := p.err
+		err, t := p.err, p.trailer
+		p.trailer = nil
 		p.mu.Unlock()
+		if t != nil {
+			req := &p.st.req
+			if req.Trailer == nil {
+				req.Trailer = make(http.Header, len(t))
+			}
+			maps.Copy(req.Trailer, t)
+		}
 		return 0, err
 	}
 	n := copy(b, p.buf[p.r:])
@@ -438,7 +461,7 @@ func (p *pipe) Read(b []byte) (int, error) {
 
 // Close implements io.Closer: the handler will not read more.
 func (p *pipe) Close() error {
-	p.st.c.returnConnCredit(p.abort(errBodyAfterHandler))
+	p.st.c.returnConnCredit(p.abort(http.ErrBodyReadAfterClose))
 	return nil
 }
 
@@ -450,8 +473,11 @@ func (p *pipe) write(b []byte) bool {
 	if p.aborted || p.err != nil {
 		return false
 	}
-	if p.r > 0 && p.r == len(p.buf) {
-		p.buf, p.r = p.buf[:0], 0
+	if p.r > 0 && len(p.buf)+len(b) > cap(p.buf) {
+		// Move the unread bytes to the front rather than grow: unread
+		// bytes are bounded by the stream window, and so is the buffer.
+		n := copy(p.buf, p.buf[p.r:])
+		p.buf, p.r = p.buf[:n], 0
 	}
 	p.buf = append(p.buf, b...)
 	p.cond.Signal()
@@ -471,20 +497,16 @@ func (p *pipe) closeWithError(err error) {
 	p.mu.Unlock()
 }
 
-// endWithTrailer ends the body with the request trailers.
+// endWithTrailer ends the body with the request trailers, which the
+// reader moves into Request.Trailer when it reaches the end: only the
+// body's reader may touch the request.
 func (p *pipe) endWithTrailer(t http.Header) {
 	if p.st == nil {
 		return
 	}
 	p.mu.Lock()
 	if p.err == nil {
-		req := &p.st.req
-		if t != nil && req.Trailer == nil {
-			req.Trailer = make(http.Header, len(t))
-		}
-		for k, vv := range t {
-			req.Trailer[k] = vv
-		}
+		p.trailer = t
 		p.err = io.EOF
 	}
 	p.cond.Broadcast()
@@ -499,7 +521,7 @@ func (p *pipe) abort(err error) int32 {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.err == nil || p.err == io.EOF {
+	if !p.aborted && (p.err == nil || p.err == io.EOF) {
 		p.err = err
 	}
 	p.aborted = true

@@ -42,6 +42,7 @@ type responseWriter struct {
 	fieldsp     *[]field // from the server's pool until finish
 	hasDate     bool
 	hasLength   bool
+	declared    int64 // the handler's Content-Length, or -1
 	trailerKeys []string // declared in the Trailer field, canonical
 }
 
@@ -90,7 +91,14 @@ func (rw *responseWriter) WriteHeader(code int) {
 func (rw *responseWriter) snapshot() {
 	h := rw.header
 	_, rw.hasDate = h["Date"]
-	_, rw.hasLength = h["Content-Length"]
+	var cl []string
+	cl, rw.hasLength = h["Content-Length"]
+	rw.declared = -1
+	if len(cl) == 1 {
+		if n, ok := httpwire.ParseDecimal(cl[0]); ok {
+			rw.declared = n
+		}
+	}
 	for _, v := range h["Trailer"] {
 		for v != "" {
 			var name string
@@ -133,6 +141,11 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 	}
 	if rw.head {
 		return len(p), nil
+	}
+	if rw.declared >= 0 && rw.written+int64(len(p)) > rw.declared {
+		// More than the Content-Length the response declared: the
+		// message would be malformed (RFC 9113 8.1.1).
+		return 0, http.ErrContentLength
 	}
 	rw.written += int64(len(p))
 	if !rw.sentHeader && len(rw.buf)+len(p) <= bufferSize {
@@ -183,7 +196,15 @@ func (rw *responseWriter) finish() {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	_ = rw.send(true, rw.buf, nil)
+	if rw.declared >= 0 && rw.written < rw.declared && !rw.head && !rw.noBody {
+		// Shorter than its Content-Length: no END_STREAM, so handlerDone
+		// resets the stream and the client sees the truncation.
+		if len(rw.buf) > 0 || !rw.sentHeader {
+			_ = rw.send(false, rw.buf, nil)
+		}
+	} else {
+		_ = rw.send(true, rw.buf, nil)
+	}
 	rw.done = true
 	if rw.bufp != nil {
 		rw.st.c.s.bufs.Put(rw.bufp)
@@ -200,12 +221,11 @@ func (rw *responseWriter) finish() {
 // sendContinue sends 100 Continue before the first body read of a request
 // that asked for it, unless the final response is already out.
 func (rw *responseWriter) sendContinue() {
-	if rw.sentHeader {
-		return
-	}
 	c := rw.st.c
 	c.lockWrite()
-	if !rw.st.dead.Load() {
+	// sentHeader is read under wmu: the body may be read on another
+	// goroutine than the one writing the response.
+	if !rw.sentHeader && !rw.st.dead.Load() {
 		c.hbuf.Reset()
 		_ = c.henc.WriteField(hpackField(":status", "100"))
 		c.writeHeaderBlock(rw.st.id, false)
@@ -259,6 +279,7 @@ func (rw *responseWriter) sendOne(end bool, data []byte) error {
 		c.lockWrite()
 		if st.dead.Load() || c.werr != nil {
 			c.unlockWrite()
+			c.giveBackWindow(n) // never sent: the client will not credit it
 			return errStreamClosed
 		}
 		headersOnly := final && len(data) == 0 && !trailers
@@ -335,6 +356,8 @@ func (c *conn) awaitWindow(st *stream, want int) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var timer *time.Timer
+	st.waitSeq++
+	seq := st.waitSeq
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -351,18 +374,35 @@ func (c *conn) awaitWindow(st *stream, want int) (int, error) {
 			n := min(int64(want), w, int64(c.peerMaxFrame.Load()))
 			st.sendWindow -= n
 			c.sendWindow -= n
+			st.waitSeq++ // a timer firing now is late
 			return int(n), nil
 		}
 		if d := c.s.slowClientTimeout(); timer == nil && d > 0 {
 			timer = time.AfterFunc(d, func() {
 				c.mu.Lock()
-				st.stalled = true
-				c.flow.Broadcast()
+				// Only this wait: one that already got window must not
+				// fail a later write.
+				if st.waitSeq == seq {
+					st.stalled = true
+					c.flow.Broadcast()
+				}
 				c.mu.Unlock()
 			})
 		}
 		c.flow.Wait()
 	}
+}
+
+// giveBackWindow returns n bytes reserved by awaitWindow but not sent to
+// the connection's send window.
+func (c *conn) giveBackWindow(n int) {
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.sendWindow += int64(n)
+	c.flow.Broadcast()
+	c.mu.Unlock()
 }
 
 // writeResponseHeaders encodes and writes the response HEADERS from the
