@@ -12,8 +12,8 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// Tests written during review; each demonstrates a bug and fails until it
-// is fixed.
+// Regression tests from the review of this server: each one failed
+// against the first version.
 
 // theConn returns the one connection srv is serving.
 func theConn(t *testing.T, srv *Server) *conn {

@@ -42,7 +42,7 @@ type responseWriter struct {
 	fieldsp     *[]field // from the server's pool until finish
 	hasDate     bool
 	hasLength   bool
-	declared    int64 // the handler's Content-Length, or -1
+	declared    int64    // the handler's Content-Length, or -1
 	trailerKeys []string // declared in the Trailer field, canonical
 }
 
