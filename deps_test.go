@@ -22,7 +22,7 @@ var allowedImports = map[string][]string{
 	"ctl":               {},
 	"config":            {},
 	"router":            {"httpwire"},
-	"upstream":          {"httpwire", "obs", "upstream/h1client"},
+	"upstream":          {"certs", "httpwire", "obs", "upstream/h1client"},
 	"upstream/h1client": {"httpwire"},
 	"httpwire":          {},
 	"proxyproto":        {},

@@ -15,6 +15,7 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -264,15 +265,45 @@ func Load(certFile, keyFile string) (*tls.Certificate, []string, error) {
 	return &c, lower, nil
 }
 
-// LoadCAs reads a PEM bundle of CA certificates.
+// LoadCAs reads a PEM bundle of CA certificates, strictly (ParseCAs).
 func LoadCAs(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
+	pool, err := ParseCAs(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return pool, nil
+}
+
+// ParseCAs parses a PEM bundle of CA certificates strictly: unlike
+// x509.CertPool.AppendCertsFromPEM, which skips what it cannot parse, a
+// damaged certificate is an error rather than a CA silently missing.
+// Blocks other than CERTIFICATE are skipped; a bundle with no certificate
+// is an error.
+func ParseCAs(b []byte) (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificates in it", file)
+	n := 0
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", n+1, err)
+		}
+		pool.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("no PEM certificate in it")
 	}
 	return pool, nil
 }

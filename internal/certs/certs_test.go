@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,6 +132,20 @@ func TestLoad(t *testing.T) {
 	}
 	if p, err := LoadCAs(cf); err != nil || p == nil {
 		t.Errorf("LoadCAs: %v", err)
+	}
+	// A damaged certificate in a bundle is an error, not a CA silently
+	// left out (x509.CertPool.AppendCertsFromPEM would skip it).
+	good, err := os.ReadFile(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := filepath.Join(dir, "damaged.pem")
+	bad := append(append([]byte{}, good...), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"...)
+	if err := os.WriteFile(damaged, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCAs(damaged); err == nil || !strings.Contains(err.Error(), "certificate 2") {
+		t.Errorf("a bundle with a damaged certificate: %v", err)
 	}
 }
 

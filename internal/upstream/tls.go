@@ -5,13 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"strings"
+
+	"github.com/keelproxy/keel/internal/certs"
 )
 
 // TLSConfig configures TLS from the proxy to a pool's endpoints (SPEC
@@ -97,7 +98,7 @@ func loadTLS(c TLSConfig) (*tlsMaterial, error) {
 		if err != nil {
 			return nil, err
 		}
-		if m.roots, err = parseCAs(b); err != nil {
+		if m.roots, err = certs.ParseCAs(b); err != nil {
 			return nil, &FieldError{Field: "tls.ca_file", Detail: c.CAFile, Err: err}
 		}
 		add(b)
@@ -167,34 +168,6 @@ func (e *FieldError) Error() string {
 
 // Unwrap returns the cause.
 func (e *FieldError) Unwrap() error { return e.Err }
-
-// parseCAs parses a PEM bundle strictly: unlike
-// x509.CertPool.AppendCertsFromPEM, which skips what it cannot parse, a
-// damaged certificate is an error rather than a CA silently missing.
-func parseCAs(b []byte) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	n := 0
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", n+1, err)
-		}
-		pool.AddCert(c)
-		n++
-	}
-	if n == 0 {
-		return nil, errors.New("no PEM certificate in it")
-	}
-	return pool, nil
-}
 
 // clientConfig returns the tls.Config of one endpoint at address
 // ("host:port", normalised) speaking proto. Each endpoint gets its own,
