@@ -325,7 +325,9 @@ func (f *Forwarder) hedged(r *http.Request, x *exchange, first *upstream.Endpoin
 			resp, err := ep.Transport().RoundTrip(out)
 			ep.Release()
 			if span.IsRecording() {
-				tracing.EndAttempt(span, statusOf(resp), err)
+				// Classified here, without the request body's state,
+				// which only the handler goroutine may read.
+				tracing.EndAttempt(span, statusOf(resp), categoryError(attemptCategory(r, out, err), err))
 			}
 			results <- result{resp, err, time.Since(t0), i}
 		}()
@@ -459,10 +461,11 @@ func statusOf(resp *http.Response) int {
 }
 
 // categoryError carries the proxy's error category to the attempt span
-// (tracing reads ErrorType), or is nil for a response.
+// (tracing reads ErrorType): nil for a response, err itself without a
+// category.
 func categoryError(c Category, err error) error {
-	if err == nil {
-		return nil
+	if err == nil || c == "" {
+		return err
 	}
 	return &categorized{cat: c, err: err}
 }
@@ -480,14 +483,25 @@ func (c *categorized) ErrorType() string { return string(c.cat) }
 // upstream's timeout, and a failure caused by the client's body is the
 // client's fault.
 func classifyAttempt(r *http.Request, out *http.Request, x *exchange, err error) Category {
-	if context.Cause(out.Context()) == errPerTryTimeout && r.Context().Err() == nil {
-		return ErrUpstreamTimeout
-	}
-	c := classify(r.Context(), err)
+	c := attemptCategory(r, out, err)
 	if x.bodyErr() != nil && c != ErrRequestTooLarge && c != ErrClientClosed {
 		c = ErrBadRequest
 	}
 	return c
+}
+
+// attemptCategory classifies a failed attempt by its error and contexts
+// alone; safe on any goroutine. Empty for a response (err nil) and for a
+// hedge that lost the race: canceled by the proxy, it is no upstream's
+// fault (its span says "canceled").
+func attemptCategory(r *http.Request, out *http.Request, err error) Category {
+	if err == nil || context.Cause(out.Context()) == errHedgeLost {
+		return ""
+	}
+	if context.Cause(out.Context()) == errPerTryTimeout && r.Context().Err() == nil {
+		return ErrUpstreamTimeout
+	}
+	return classify(r.Context(), err)
 }
 
 // sleepCtx waits d or until ctx is done; it reports whether d elapsed.

@@ -140,3 +140,74 @@ func names(spans []*tracepb.Span) []string {
 	}
 	return out
 }
+
+// TestTracingHedgedAttempts: a hedged request exports one attempt span per
+// attempt. The loser, canceled by the proxy, says "canceled"; the hedge is
+// marked keel.hedge; a failed attempt carries the proxy's error category
+// (connect_failed), never the Go type of an error.
+func TestTracingHedgedAttempts(t *testing.T) {
+	t.Parallel()
+	rc := newOTLPReceiver(t)
+	slow := newUpstream(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "slow")
+	})
+	fast := newUpstream(t, "fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") })
+	cfg := fmt.Sprintf(`
+tracing: {sample_ratio: 1}
+routes:
+  - {id: r, path_prefix: /, pool: p, policy: hedge}
+  - {id: dead, path_prefix: /dead, pool: dead, policy: hedge}
+policies: [{id: hedge, hedging: {delay: 50ms, max_hedges: 1}}]
+pools:
+  - {id: p, balancer: round_robin, endpoints: [{address: "%s"}, {address: "%s"}]}
+  - {id: dead, endpoints: [{address: "%s"}]}
+`, slow.addr, fast.addr, freeAddr(t)) + fastShutdown
+	p := startProxy(t, cfg, "-trace-endpoint", rc.URL)
+	c := newClient(t, 10*time.Second)
+	for range 4 {
+		if resp, b := do(t, c, "GET", p.url("/x"), "", nil, nil); resp.StatusCode != 200 || string(b) != "fast" {
+			t.Fatalf("GET = %d %q, want the fast endpoint's answer", resp.StatusCode, b)
+		}
+	}
+	if resp, _ := do(t, c, "GET", p.url("/dead"), "", nil, nil); resp.StatusCode != 502 {
+		t.Fatalf("GET /dead = %d, want 502", resp.StatusCode)
+	}
+	p.signal(t, os.Interrupt) // shutdown flushes the exporter
+	p.wait(15 * time.Second)
+
+	var hedges, canceled, connectFailed int
+	for _, s := range rc.all() {
+		if s.Name != "attempt" {
+			continue
+		}
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes {
+			attrs[kv.Key] = kv.Value.String()
+		}
+		if strings.Contains(attrs["keel.hedge"], "true") {
+			hedges++
+		}
+		switch et := attrs["error.type"]; {
+		case et == "":
+		case strings.Contains(et, "canceled"):
+			canceled++
+		case strings.Contains(et, "connect_failed"):
+			connectFailed++
+		default:
+			t.Errorf("attempt span error.type %s, want none, canceled or connect_failed (attributes %v)", et, attrs)
+		}
+	}
+	if connectFailed != 1 {
+		t.Errorf("%d attempt spans with error.type connect_failed, want 1 (GET /dead)", connectFailed)
+	}
+	// Round robin starts two of the four requests at the slow endpoint:
+	// each of those is hedged and its first attempt loses.
+	if hedges < 2 || canceled < 2 {
+		t.Fatalf("%d hedge attempts, %d canceled attempts; want at least 2 of each", hedges, canceled)
+	}
+}
