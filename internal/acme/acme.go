@@ -37,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 )
@@ -103,6 +104,15 @@ type Options struct {
 	// ACME servers and tests; the proxy leaves it nil.
 	CARoots *x509.CertPool
 
+	// RenewCheckInterval is how often managed certificates are checked
+	// for renewal; zero means certmagic's default (10 minutes). Tests
+	// shorten it. It also sets certmagic's emergency margin: a
+	// certificate with less than five intervals of life left is renewed
+	// whatever its lifetime, so with the default a certificate shorter
+	// than about 50 minutes would be renewed at every check. Not a
+	// config-file setting.
+	RenewCheckInterval time.Duration
+
 	// Logger receives certmagic's logs (its info as Info, its warnings
 	// and errors as Warn, its debug dropped) and the Manager's own:
 	// certificates becoming ready at Info, failures to obtain at Error.
@@ -123,6 +133,7 @@ type Manager struct {
 	onDemand  bool
 	tlsPort   int
 	httpPort  int
+	renewTick time.Duration // zero: certmagic's default
 	roots     *x509.CertPool
 	log       *slog.Logger
 
@@ -158,6 +169,9 @@ func New(o Options) (*Manager, error) {
 			return nil, fmt.Errorf("acme: %s %d: out of range", p.name, p.port)
 		}
 	}
+	if o.RenewCheckInterval < 0 {
+		return nil, fmt.Errorf("acme: renew check interval %v: negative", o.RenewCheckInterval)
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -165,7 +179,8 @@ func New(o Options) (*Manager, error) {
 	m := &Manager{
 		email: o.Email, directory: dir, storage: storage, domains: domains,
 		names: make(map[string]struct{}, len(domains)), onDemand: o.OnDemand,
-		tlsPort: o.TLSPort, httpPort: o.HTTPPort, roots: o.CARoots, log: log,
+		tlsPort: o.TLSPort, httpPort: o.HTTPPort, renewTick: o.RenewCheckInterval,
+		roots: o.CARoots, log: log,
 	}
 	for _, d := range domains {
 		m.names[d] = struct{}{}
@@ -175,10 +190,13 @@ func New(o Options) (*Manager, error) {
 
 // Key returns a string that is equal for two Options exactly when New
 // would build Managers that do the same thing: case and order of Domains
-// and the spelling of defaults do not matter. Logger and CARoots are not
-// part of it. The runtime uses it as the registry key, so a config swap
-// that keeps the settings keeps the Manager (and its certificates in
-// memory). Key does not validate: New does.
+// and the spelling of defaults do not matter. Logger, CARoots and
+// RenewCheckInterval are not part of it: they are set by code (tests, a
+// private CA), never by the config file, so the runtime's Options never
+// differ in them, and none of them changes which certificates are
+// obtained or where they are stored. The runtime uses it as the registry
+// key, so a config swap that keeps the settings keeps the Manager (and
+// its certificates in memory). Key does not validate: New does.
 func (o Options) Key() string {
 	domains := make([]string, len(o.Domains))
 	for i, d := range o.Domains {

@@ -149,6 +149,7 @@ func TestNewRejects(t *testing.T) {
 		{"bad email", func(o *acme.Options) { o.Email = "ops at example" }, "email"},
 		{"named email", func(o *acme.Options) { o.Email = "Ops <ops@example.com>" }, "plain address"},
 		{"port", func(o *acme.Options) { o.TLSPort = 70000 }, "tls_port"},
+		{"negative renew check", func(o *acme.Options) { o.RenewCheckInterval = -time.Second }, "renew check interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,7 +183,8 @@ func TestDefaultStorage(t *testing.T) {
 func TestKey(t *testing.T) {
 	base := acme.Options{Domains: []string{"b.example.com", "A.example.com"}, Storage: "/s"}
 	same := acme.Options{Domains: []string{"a.example.com", "b.example.com"}, Storage: "/s",
-		DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory", TLSPort: 443, Logger: testLogger(t)}
+		DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory", TLSPort: 443, Logger: testLogger(t),
+		RenewCheckInterval: time.Second}
 	if base.Key() != same.Key() {
 		t.Errorf("Key() = %s and %s, want equal for the same settings", base.Key(), same.Key())
 	}

@@ -68,10 +68,11 @@ type active struct {
 // Run loads the stored certificates of the Domains, obtains the missing
 // ones (at once, or at the first handshake with OnDemand) and keeps them
 // renewed until ctx is done. Renewal is certmagic's cache maintenance:
-// every 10 minutes it renews certificates in their last third of life
-// (or in the window the CA suggests through ACME Renewal Information),
-// with backoff after failures; handshakes keep getting the old
-// certificate meanwhile.
+// every RenewCheckInterval (10 minutes by default) it renews certificates
+// in their last third of life (or in the window the CA suggests through
+// ACME Renewal Information), with backoff after failures (the first
+// retry a minute later); handshakes keep getting the old certificate
+// meanwhile, and the new one replaces it in storage and in the cache.
 //
 // Run returns nil after ctx is done and what it started has stopped; it
 // returns an error at once if the storage directory cannot be created or
@@ -122,7 +123,10 @@ func (m *Manager) newActive() *active {
 	var cfg atomic.Pointer[certmagic.Config] // read by the maintenance goroutine
 	cache := certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg.Load(), nil },
-		Logger:           zl,
+		// Zero is certmagic's default; OCSPCheckInterval stays at its
+		// default.
+		RenewCheckInterval: m.renewTick,
+		Logger:             zl,
 	})
 	c := certmagic.New(cache, certmagic.Config{
 		Storage: &certmagic.FileStorage{Path: m.storage},

@@ -46,11 +46,31 @@ type Pebble struct {
 	done chan struct{} // closed when the process has exited
 }
 
+// Options adjusts the pebble that StartWith starts. The zero value is
+// what Start uses.
+type Options struct {
+	// CertValidity is the validity period of the certificates pebble
+	// issues (pebble's certificateValidityPeriod), in whole seconds.
+	// Zero keeps pebble's own default, far longer than any test (as
+	// for Start). Renewal tests shorten it so that a certificate
+	// reaches its renewal window within the test.
+	CertValidity time.Duration
+}
+
 // Start starts pebble validating tls-alpn-01 on tlsPort; it is killed
 // when the test ends, or earlier by Stop. A missing pebble fails the
 // test: ACME must not go untested because a machine lacks it.
 func Start(t testing.TB, tlsPort int) *Pebble {
 	t.Helper()
+	return StartWith(t, tlsPort, Options{})
+}
+
+// StartWith is Start with Options.
+func StartWith(t testing.TB, tlsPort int, o Options) *Pebble {
+	t.Helper()
+	if o.CertValidity < 0 || o.CertValidity%time.Second != 0 {
+		t.Fatalf("testpebble: CertValidity %v: want zero or a positive number of whole seconds", o.CertValidity)
+	}
 	bin, err := exec.LookPath("pebble")
 	if err != nil {
 		t.Fatalf("pebble not found (%v): run scripts/test-deps.sh (Debian package pebble)", err)
@@ -64,7 +84,7 @@ func Start(t testing.TB, tlsPort int) *Pebble {
 		listen, mgmt := freeAddr(t), freeAddr(t)
 		_, httpPort, _ := net.SplitHostPort(freeAddr(t))
 		hp, _ := strconv.Atoi(httpPort)
-		cfg, err := json.Marshal(map[string]any{"pebble": map[string]any{
+		pc := map[string]any{
 			"listenAddress":           listen,
 			"managementListenAddress": mgmt,
 			"certificate":             certFile,
@@ -75,7 +95,11 @@ func Start(t testing.TB, tlsPort int) *Pebble {
 			"tlsPort":                        tlsPort,
 			"ocspResponderURL":               "",
 			"externalAccountBindingRequired": false,
-		}})
+		}
+		if o.CertValidity > 0 {
+			pc["certificateValidityPeriod"] = uint64(o.CertValidity / time.Second)
+		}
+		cfg, err := json.Marshal(map[string]any{"pebble": pc})
 		if err != nil {
 			t.Fatal(err)
 		}
