@@ -1188,16 +1188,7 @@ func TestWindowUpdateErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			entered := make(chan struct{}, 1)
-			var release *gate
-			ts := startServer(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/block" {
-					entered <- struct{}{}
-					release.wait(r.Context())
-				}
-				io.WriteString(w, "ok")
-			})})
-			release = newGate(t)
+			ts, entered, _ := startBlockingServer(t) // the gate opens at cleanup
 			rc := connectRaw(t, ts.addr)
 			if tt.streamID != 0 {
 				rc.get(tt.streamID, "/block")

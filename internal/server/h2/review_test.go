@@ -338,16 +338,7 @@ func TestReviewContentLengthOverrun(t *testing.T) {
 // error that kills every other stream on the connection.
 func TestReviewInvalidHeaderStreamThenData(t *testing.T) {
 	t.Parallel()
-	entered := make(chan struct{}, 1)
-	var release *gate
-	ts := startServer(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/block" {
-			entered <- struct{}{}
-			release.wait(r.Context())
-		}
-		io.WriteString(w, "ok")
-	})})
-	release = newGate(t)
+	ts, entered, release := startBlockingServer(t)
 	rc := connectRaw(t, ts.addr)
 	rc.get(1, "/block")
 	recv(t, entered, "handler start")
@@ -371,16 +362,7 @@ func TestReviewInvalidHeaderStreamThenData(t *testing.T) {
 // the whole connection is closed with STREAM_CLOSED.
 func TestReviewTrailersAfterServerReset(t *testing.T) {
 	t.Parallel()
-	entered := make(chan struct{}, 1)
-	var release *gate
-	ts := startServer(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/block" {
-			entered <- struct{}{}
-			release.wait(r.Context())
-		}
-		io.WriteString(w, "ok") // the body is not read
-	})})
-	release = newGate(t)
+	ts, entered, release := startBlockingServer(t)
 	rc := connectRaw(t, ts.addr)
 	rc.get(1, "/block")
 	recv(t, entered, "handler start")

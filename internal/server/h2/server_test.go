@@ -186,6 +186,24 @@ func smallWindowClient(tb testing.TB) *http.Client {
 // Small helpers.
 
 // gate blocks handlers until the test (or its cleanup) opens it.
+// startBlockingServer starts a server whose handler answers "ok", but
+// first, for /block, signals entered and waits for release (or the
+// request's end). The request body is never read.
+func startBlockingServer(t *testing.T) (ts *testServer, entered chan struct{}, release *gate) {
+	t.Helper()
+	entered = make(chan struct{}, 1)
+	var rel *gate
+	ts = startServer(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			entered <- struct{}{}
+			rel.wait(r.Context())
+		}
+		io.WriteString(w, "ok")
+	})})
+	rel = newGate(t)
+	return ts, entered, rel
+}
+
 type gate struct {
 	ch   chan struct{}
 	once sync.Once
