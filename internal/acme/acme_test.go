@@ -59,13 +59,7 @@ func TestIssueRestartStop(t *testing.T) {
 	// Only what certmagic keeps beyond Run may stay (documented on
 	// Run): the idle keep-alive connections of its HTTP client to the
 	// CA, pebble being still up, and its process-wide rate limiter.
-	checkNoLeaks(t, before,
-		// One rate limiter per CA and account, process-wide and
-		// never stopped (certmagic's TODO): certmagic's, not Run's.
-		goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.(*RingBufferRateLimiter).loop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*http2ClientConn).readLoop"))
+	checkNoLeaks(t, before, certmagicKeeps...)
 
 	ca.Stop() // from now on, any attempt to reach the CA fails
 	challenges := srv.challenges.Load()
@@ -283,6 +277,16 @@ func waitLeaf(t testing.TB, srv *tlsServer, name string, roots *x509.CertPool) *
 // checkNoLeaks waits for the goroutines started since before to end.
 // The wait is long because certmagic's lock-file keeper notices a
 // released lock only within 5 seconds.
+// certmagicKeeps are the goroutines certmagic may leave after Run: one
+// rate limiter per CA and account, process-wide and never stopped
+// (certmagic's TODO), and its HTTP client's idle connections to the CA.
+var certmagicKeeps = []goleak.Option{
+	goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.(*RingBufferRateLimiter).loop"),
+	goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+	goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+	goleak.IgnoreAnyFunction("net/http.(*http2ClientConn).readLoop"),
+}
+
 func checkNoLeaks(t testing.TB, before goleak.Option, more ...goleak.Option) {
 	t.Helper()
 	deadline := time.Now().Add(8 * time.Second)

@@ -101,11 +101,7 @@ func TestRenew(t *testing.T) {
 
 	stop()
 	// As in TestIssueRestartStop: only what certmagic keeps beyond Run.
-	checkNoLeaks(t, before,
-		goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.(*RingBufferRateLimiter).loop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*http2ClientConn).readLoop"))
+	checkNoLeaks(t, before, certmagicKeeps...)
 }
 
 // storedLeaf returns the first certificate of <name>.crt under root, the
