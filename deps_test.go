@@ -39,7 +39,7 @@ var allowedImports = map[string][]string{
 	"admin":             {"audit", "auth", "compile", "config", "control", "obs", "overload", "proxy", "ratelimit", "registry", "resilience", "router", "snapshot", "traffic", "upstream"},
 	"proxytest":         {"*"},
 	"testpki":           {},
-	"testpebble":        {},
+	"testpebble":        {"testpki"},
 }
 
 const modPrefix = "github.com/keelproxy/keel/internal/"

@@ -2,8 +2,9 @@
 // proxy's own HTTP/1.1 implementations need, the server (server/h1) and the
 // upstream client (upstream/h1client): tokens, field values, optional
 // whitespace, list elements, canonical field names and decimal lengths
-// (RFC 9110 sections 5 and 8.6). A leaf: it imports no internal package.
-// Everything here is pure and safe for concurrent use.
+// (RFC 9110 sections 5 and 8.6), and the Date field both servers send.
+// A leaf: it imports no internal package. Everything here is safe for
+// concurrent use, and all but DateCache is pure.
 package httpwire
 
 import (

@@ -7,17 +7,11 @@ package testpebble
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +23,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/keelproxy/keel/internal/testpki"
 )
 
 // Pebble is a running pebble. Its validation authority resolves every
@@ -76,7 +72,11 @@ func StartWith(t testing.TB, tlsPort int, o Options) *Pebble {
 		t.Fatalf("pebble not found (%v): run scripts/test-deps.sh (Debian package pebble)", err)
 	}
 	dir := t.TempDir()
-	certFile, keyFile, roots := writeServerCert(t, dir)
+	// Pebble's own HTTPS listeners (Debian's package ships no test
+	// certificates): a leaf for 127.0.0.1 and localhost from a test CA.
+	ca := testpki.New(t, "pebble test CA")
+	certFile, keyFile := ca.Issue(t, "pebble", testpki.DNS("localhost")).Files()
+	roots := ca.Pool
 	dnsAddr := startDNS(t)
 	var lastErr error
 	for range 3 { // another process may take a free port first
@@ -193,44 +193,6 @@ func (p *Pebble) IssuerRoots() *x509.CertPool {
 		p.t.Fatalf("pebble root: no certificate in %q", body)
 	}
 	return pool
-}
-
-// writeServerCert writes cert.pem and key.pem, a self-signed certificate
-// for pebble's HTTPS listeners (127.0.0.1, localhost), into dir (Debian's
-// package ships no test certificates) and returns a pool trusting it.
-func writeServerCert(t testing.TB, dir string) (certFile, keyFile string, roots *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "pebble test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeFile(t, certFile, certPEM)
-	writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	roots = x509.NewCertPool()
-	roots.AppendCertsFromPEM(certPEM)
-	return certFile, keyFile, roots
 }
 
 // startDNS serves A 127.0.0.1 for every name (and no other records) on a

@@ -347,7 +347,7 @@ func (c *conn) writeReject(re *reqError) {
 	b = append(b, "\r\nConnection: close\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n"...)
-	b = append(b, c.s.date.field(time.Now())...)
+	b = append(b, c.s.date.Line(time.Now())...)
 	b = append(b, "\r\n"...)
 	b = append(b, body...)
 	c.hdrBuf = b[:0]

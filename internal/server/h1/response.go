@@ -380,7 +380,7 @@ func (w *response) writeHead() {
 		b = append(b, "Connection: keep-alive\r\n"...)
 	}
 	if !w.hasDate {
-		b = append(b, c.s.date.field(time.Now())...)
+		b = append(b, c.s.date.Line(time.Now())...)
 	}
 	b = append(b, "\r\n"...)
 	_, _ = bw.Write(b)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close. It is
@@ -154,7 +156,7 @@ type Server struct {
 
 	readers sync.Pool // *bufio.Reader of readBufferSize
 	writers sync.Pool // *writeBufs
-	date    dateCache
+	date    httpwire.DateCache
 }
 
 // Serve accepts connections on ln and serves each on its own goroutine.

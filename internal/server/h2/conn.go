@@ -66,7 +66,6 @@ type conn struct {
 	fr         *http2.Framer // reads: the read loop; writes: under wmu
 	maxStreams uint32
 	streamWin  int32
-	dates      *dateCache
 
 	// Write side. Whoever holds wmu may write frames to bw; the last
 	// writer out flushes (see unlockWrite), so concurrent responses share
@@ -107,7 +106,9 @@ type conn struct {
 
 	// Read loop only.
 	opened, resets int
-	handlerWG      sync.WaitGroup
+
+	// handlerWG counts the worker goroutines; serve waits for them.
+	handlerWG sync.WaitGroup
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -118,7 +119,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 		remoteAddr: nc.RemoteAddr().String(),
 		maxStreams: s.maxStreams(),
 		streamWin:  s.streamWindow(),
-		dates:      &s.dates,
 		streams:    make(map[uint32]*stream),
 		sendWindow: initialWindow,
 		peerWindow: initialWindow,
@@ -143,16 +143,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.henc = hpack.NewEncoder(&c.hbuf)
 	c.peerMaxFrame.Store(readFrameSize)
 	return c
-}
-
-// refuse answers a connection that arrives during shutdown: our SETTINGS
-// and a GOAWAY admitting no stream, then close.
-func (c *conn) refuse() {
-	c.lockWrite()
-	c.writeSettings()
-	_ = c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
-	c.unlockWrite()
-	c.close()
 }
 
 // serve runs the read loop until the connection ends.
@@ -183,9 +173,11 @@ func (c *conn) serve() {
 	c.goingAway = false
 	c.mu.Unlock()
 	if shutdown {
-		// Shutdown came while the preface was on its way.
+		// Shutdown came while the preface was on its way, or before
+		// ServeConn: GOAWAY now, and the read loop below reads until the
+		// client closes (or the linger ends), so that closing does not
+		// reset the connection under the GOAWAY.
 		c.goAway()
-		return
 	}
 
 	// The first frame must be the client's SETTINGS (3.4).

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/keelproxy/keel/internal/httpwire"
 )
 
 // Defaults applied when the corresponding Server field is zero.
@@ -87,7 +89,7 @@ type Server struct {
 	// Protocol errors of clients are logged at debug level.
 	ErrorLog *slog.Logger
 
-	dates    dateCache
+	dates    httpwire.DateCache
 	bufs     sync.Pool // *[]byte of bufferSize: responses' held-back bodies
 	fields   sync.Pool // *[]field: responses' header snapshots
 	writers  sync.Pool // *bufio.Writer of writeBufferSize: connections' write buffers
@@ -103,12 +105,13 @@ type Server struct {
 // ServeConn closes c before it returns.
 func (s *Server) ServeConn(c net.Conn) {
 	cn := newConn(s, c)
-	if !s.track(cn) {
-		// Shutting down: the client gets a GOAWAY for its preface.
-		cn.refuse()
-		return
+	if s.track(cn) {
+		defer s.untrack(cn)
+	} else {
+		// Shutting down: the client gets our SETTINGS and a GOAWAY
+		// admitting no stream, then the usual half-close and linger.
+		cn.goingAway = true
 	}
-	defer s.untrack(cn)
 	cn.serve()
 }
 

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -415,7 +414,7 @@ func (c *conn) writeResponseHeaders(id uint32, rw *responseWriter, endStream, fi
 		c.encodeValue(c.lowerKey(f.key), f.value)
 	}
 	if !rw.hasDate {
-		_ = c.henc.WriteField(hpackField("date", c.dates.get(time.Now())))
+		_ = c.henc.WriteField(hpackField("date", c.s.dates.Value(time.Now())))
 	}
 	if !rw.hasLength && final && !rw.head && !rw.noBody {
 		_ = c.henc.WriteField(hpackField("content-length", strconv.FormatInt(rw.written, 10)))
@@ -509,28 +508,6 @@ func (c *conn) writeHeaderBlock(id uint32, endStream bool) {
 
 func hpackField(name, value string) hpack.HeaderField {
 	return hpack.HeaderField{Name: name, Value: value}
-}
-
-// dateCache holds the Date value for the current second, refreshed by
-// whichever response first notices a new second. Safe for concurrent use;
-// the zero value is ready.
-type dateCache struct {
-	v atomic.Pointer[dateEntry]
-}
-
-type dateEntry struct {
-	unix  int64
-	value string
-}
-
-func (d *dateCache) get(now time.Time) string {
-	sec := now.Unix()
-	if e := d.v.Load(); e != nil && e.unix == sec {
-		return e.value
-	}
-	v := now.UTC().Format(http.TimeFormat)
-	d.v.Store(&dateEntry{unix: sec, value: v})
-	return v
 }
 
 func stack() string {

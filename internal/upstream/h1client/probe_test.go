@@ -186,32 +186,9 @@ func TestTLSKeepAlive(t *testing.T) {
 func TestTLSIdleProbe(t *testing.T) {
 	t.Parallel()
 	cert, pool := serverCert(t)
-	nudge := make(chan struct{})
-	s := newRawTLSServer(t, cert, func(c net.Conn, br *bufio.Reader) {
-		if _, err := readRawRequest(br); err != nil {
-			return
-		}
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		select {
-		case <-nudge:
-			_, _ = io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-		case <-time.After(10 * time.Second):
-		}
-	})
-	tr := &Transport{Address: s.addr(), Dial: tlsDial(pool)}
-	t.Cleanup(tr.CloseIdleConnections)
-	if _, _, err := get(t, tr, "/"); err != nil {
-		t.Fatal(err)
-	}
-	close(nudge)
-	time.Sleep(50 * time.Millisecond)
-	resp, body, err := get(t, tr, "/")
-	if err != nil || resp.StatusCode != 200 || body != "ok" {
-		t.Fatalf("after an unsolicited 408 on the idle TLS connection: %v %q %v, want 200 ok from a new connection", resp, body, err)
-	}
-	if n := s.accepted.Load(); n != 2 {
-		t.Errorf("server saw %d connections, want 2", n)
-	}
+	testUnsolicited408(t, "TLS ",
+		func(h func(net.Conn, *bufio.Reader)) *rawServer { return newRawTLSServer(t, cert, h) },
+		func(addr string) *Transport { return &Transport{Address: addr, Dial: tlsDial(pool)} })
 }
 
 // TestReadAheadNotReused: bytes an upstream sent past a response, in the

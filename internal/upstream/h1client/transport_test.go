@@ -1472,8 +1472,19 @@ func TestBufferSizes(t *testing.T) {
 // for the answer to the next request.
 func TestIdleProbe(t *testing.T) {
 	t.Parallel()
+	testUnsolicited408(t, "",
+		func(h func(net.Conn, *bufio.Reader)) *rawServer { return newRawServer(t, h) },
+		func(addr string) *Transport { return &Transport{Address: addr, probeIdle: 20 * time.Millisecond} })
+}
+
+// testUnsolicited408 runs one request over a transport from newTransport
+// against a server from start, makes the server write an unsolicited 408
+// on the idle connection, and checks the next request gets its answer
+// from a new connection. kind names the connection in failures.
+func testUnsolicited408(t *testing.T, kind string, start func(func(net.Conn, *bufio.Reader)) *rawServer, newTransport func(addr string) *Transport) {
+	t.Helper()
 	nudge := make(chan struct{})
-	s := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+	s := start(func(c net.Conn, br *bufio.Reader) {
 		if _, err := readRawRequest(br); err != nil {
 			return
 		}
@@ -1484,7 +1495,7 @@ func TestIdleProbe(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 	})
-	tr := &Transport{Address: s.addr(), probeIdle: 20 * time.Millisecond}
+	tr := newTransport(s.addr())
 	t.Cleanup(tr.CloseIdleConnections)
 	if _, _, err := get(t, tr, "/"); err != nil {
 		t.Fatal(err)
@@ -1493,7 +1504,7 @@ func TestIdleProbe(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	resp, body, err := get(t, tr, "/")
 	if err != nil || resp.StatusCode != 200 || body != "ok" {
-		t.Fatalf("after an unsolicited 408 on the idle connection: %v %q %v, want 200 ok from a new connection", resp, body, err)
+		t.Fatalf("after an unsolicited 408 on the idle %sconnection: %v %q %v, want 200 ok from a new connection", kind, resp, body, err)
 	}
 	if n := s.accepted.Load(); n != 2 {
 		t.Errorf("server saw %d connections, want 2", n)
