@@ -749,7 +749,6 @@ func (c *conn) closeStreamLocked(st *stream) (last bool) {
 		return false
 	}
 	delete(c.streams, st.id)
-	st.closed = true
 	st.dead.Store(true)
 	c.flow.Broadcast()
 	if len(c.streams) > 0 {

@@ -644,6 +644,7 @@ func TestResponseConnectionHeadersDropped(t *testing.T) {
 		h.Set("Transfer-Encoding", "chunked")
 		h.Set("Upgrade", "foo")
 		h.Set("Proxy-Connection", "keep-alive")
+		h["connection"] = []string{"upgrade"} // set past Set's canonicalisation
 		h.Set("X-Keep", "1")
 		io.WriteString(w, "ok")
 	})})

@@ -2,6 +2,7 @@ package h2
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -161,10 +162,7 @@ func (s *Server) logger() *slog.Logger {
 }
 
 func (s *Server) maxStreams() uint32 {
-	if s.MaxConcurrentStreams == 0 {
-		return DefaultMaxConcurrentStreams
-	}
-	return s.MaxConcurrentStreams
+	return cmp.Or(s.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
 }
 
 func (s *Server) streamWindow() int32 { return clampWindow(s.StreamWindow, DefaultStreamWindow) }

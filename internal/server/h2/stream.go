@@ -34,13 +34,13 @@ type stream struct {
 	declared     int64 // Content-Length, or -1
 	received     int64
 	remoteClosed bool // END_STREAM received
-	localClosed  bool // END_STREAM or RST_STREAM sent
-	closed       bool // no longer among c.streams
+	localClosed  bool // our END_STREAM is written: the response is complete
 	stalled      bool // the slow-client timer fired while waiting for window
 	waitSeq      int  // counts awaitWindow calls and grants, so a late timer is ignored
 
-	// dead is set once the stream left c.streams: reset either way, or
-	// done. Writers check it under wmu so nothing follows a RST_STREAM.
+	// dead is set (under mu) once the stream left c.streams: reset either
+	// way, or done. Writers check it under wmu so nothing follows a
+	// RST_STREAM.
 	dead atomic.Bool
 }
 
@@ -390,7 +390,7 @@ func (c *conn) handlerDone(st *stream) {
 	dropped := st.body.abort(errBodyAfterHandler)
 	c.mu.Lock()
 	c.handlers--
-	open, complete := !st.closed, st.localClosed
+	open, complete := !st.dead.Load(), st.localClosed
 	c.mu.Unlock()
 	if open {
 		// Complete: the request body is no longer wanted (8.1).

@@ -111,20 +111,38 @@ func (rw *responseWriter) snapshot() {
 		return
 	}
 	rw.fieldsp = rw.st.c.s.getFields()
-	fs := (*rw.fieldsp)[:0]
+	rw.fields = appendFields((*rw.fieldsp)[:0], h, rw.trailerKeys)
+}
+
+// appendFields appends the field lines of h that an HTTP/2 response
+// carries: not the connection-specific fields HTTP/2 forbids (8.2.2),
+// trailers (http.TrailerPrefix), or the declared trailerKeys.
+func appendFields(fs []field, h http.Header, trailerKeys []string) []field {
 	for k, vv := range h {
-		switch k {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
-			continue
-		}
-		if strings.HasPrefix(k, http.TrailerPrefix) || slices.Contains(rw.trailerKeys, k) {
+		if connectionSpecific(k) || strings.HasPrefix(k, http.TrailerPrefix) || slices.Contains(trailerKeys, k) {
 			continue
 		}
 		for _, v := range vv {
 			fs = append(fs, field{k, v})
 		}
 	}
-	rw.fields = fs
+	return fs
+}
+
+// connectionSpecific reports whether name, in any case, is a field
+// HTTP/2 forbids (RFC 9113 8.2.2).
+func connectionSpecific(name string) bool {
+	switch len(name) {
+	case len("upgrade"):
+		return strings.EqualFold(name, "upgrade")
+	case len("connection"):
+		return strings.EqualFold(name, "connection") || strings.EqualFold(name, "keep-alive")
+	case len("proxy-connection"):
+		return strings.EqualFold(name, "proxy-connection")
+	case len("transfer-encoding"):
+		return strings.EqualFold(name, "transfer-encoding")
+	}
+	return false
 }
 
 // Write implements http.ResponseWriter.
@@ -238,7 +256,8 @@ func (rw *responseWriter) writeInterim(code int) {
 	if !rw.st.dead.Load() {
 		c.hbuf.Reset()
 		_ = c.henc.WriteField(hpackField(":status", statusString(code)))
-		c.encodeFields(rw.header)
+		// Interim responses are rare: a fresh slice is fine.
+		c.encodeFieldList(appendFields(nil, rw.header, nil))
 		c.writeHeaderBlock(rw.st.id, false)
 	}
 	c.unlockWrite()
@@ -364,7 +383,7 @@ func (c *conn) awaitWindow(st *stream, want int) (int, error) {
 	}()
 	for {
 		switch {
-		case st.closed || c.closed:
+		case st.dead.Load() || c.closed:
 			return 0, errStreamClosed
 		case st.stalled:
 			return 0, errStalled
@@ -410,9 +429,7 @@ func (c *conn) giveBackWindow(n int) {
 func (c *conn) writeResponseHeaders(id uint32, rw *responseWriter, endStream, final bool) {
 	c.hbuf.Reset()
 	_ = c.henc.WriteField(hpackField(":status", statusString(rw.status)))
-	for _, f := range rw.fields {
-		c.encodeValue(c.lowerKey(f.key), f.value)
-	}
+	c.encodeFieldList(rw.fields)
 	if !rw.hasDate {
 		_ = c.henc.WriteField(hpackField("date", c.s.dates.Value(time.Now())))
 	}
@@ -422,20 +439,10 @@ func (c *conn) writeResponseHeaders(id uint32, rw *responseWriter, endStream, fi
 	c.writeHeaderBlock(id, endStream)
 }
 
-// encodeFields adds the fields of h to an interim response's header
-// block, but for trailers and connection-specific fields. The caller
-// holds wmu.
-func (c *conn) encodeFields(h http.Header) {
-	for k, vv := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			continue
-		}
-		lk := c.lowerKey(k)
-		switch lk {
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-			continue
-		}
-		c.encodeValues(lk, vv)
+// encodeFieldList adds fs to the header block. The caller holds wmu.
+func (c *conn) encodeFieldList(fs []field) {
+	for _, f := range fs {
+		c.encodeValue(c.lowerKey(f.key), f.value)
 	}
 }
 
