@@ -99,6 +99,7 @@ type conn struct {
 	ready       bool   // our SETTINGS went out: a GOAWAY may follow
 	closed      bool
 	idleTimer   *time.Timer
+	idleArmed   bool // idleTimer is running
 	// The streams we last reset, in a ring: enough for the frames in
 	// flight when a handler ends early, bounded whatever the client does.
 	resetIDs  [32]uint32
@@ -372,6 +373,7 @@ func (c *conn) armIdleLocked() {
 	if d <= 0 || len(c.streams) > 0 || c.closed {
 		return
 	}
+	c.idleArmed = true
 	if c.idleTimer == nil {
 		c.idleTimer = time.AfterFunc(d, c.idleFired)
 		return

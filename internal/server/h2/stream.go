@@ -112,7 +112,10 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	st.remoteClosed = f.StreamEnded()
 	c.streams[id] = st
 	c.handlers++
-	if c.idleTimer != nil {
+	if c.idleArmed {
+		// Only on the way out of idleness: most streams open while
+		// others are open, and need not touch the timer.
+		c.idleArmed = false
 		c.idleTimer.Stop()
 	}
 	spawn := c.idleWorkers <= len(c.queue)
